@@ -1,0 +1,117 @@
+"""The ``vibethinker`` command: thin wrappers that parse options, call the library and print results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vibethinker.utils.progress import console
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, help=(
+    "VibeThinker post-training: curriculum SFT, MGPO RL, evaluation. `vibethinker run` trains and evaluates a tiny "
+    "model on the embedded synthetic suite."))
+
+
+def _setup() -> None:
+    from vibethinker.utils.runtime import configure_torch_threads, quiet_transformers
+
+    configure_torch_threads()
+    quiet_transformers()
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+    inputs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise typer.BadParameter(f"--input expects FIELD=PATH, got {pair!r}")
+        inputs[key] = value
+    return inputs
+
+
+@app.command()
+def run(
+    recipe: str = typer.Argument("tiny", help="Recipe YAML file, or the name of a bundled recipe."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default: runs/<recipe name>)."),
+    stage: Optional[str] = typer.Option(None, help="Run only this stage; its inputs come from the run folder."),
+    input: list[str] = typer.Option([], "--input", help="FIELD=PATH: give a stage input directly (with --stage)."),
+) -> None:
+    """Run a recipe end to end (skipping finished stages, resuming an interrupted one), then write the report."""
+    _setup()
+    from vibethinker.pipeline import run_recipe
+    from vibethinker.recipe import RecipeError, load_recipe
+    from vibethinker.report import write_run_report
+
+    try:
+        loaded = load_recipe(recipe)
+        run_dir = out or Path("runs") / loaded.name
+        manifest = run_recipe(loaded, run_dir, only=stage, inputs=_parse_inputs(input))
+    except (RecipeError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    report, summary = write_run_report(run_dir)
+    _print_eval_table(manifest.data["stages"])
+    console.print(f"report: {report}\nsummary: {summary}")
+
+
+def _print_eval_table(stages: dict) -> None:
+    from vibethinker.eval.runner import format_summary_table
+
+    evals = {name: e["summary"] for name, e in stages.items() if e.get("kind") == "eval" and e.get("summary")}
+    if evals:
+        from rich.console import Console
+
+        Console().print(format_summary_table(evals))
+
+
+@app.command("eval")
+def evaluate(
+    model: Path = typer.Option(..., help="HF checkpoint folder."),
+    data: Path = typer.Option(..., help="Problems (JSONL or parquet) in the vibethinker schema."),
+    out: Path = typer.Option(..., help="Folder for samples.jsonl and summary.json."),
+    n: int = typer.Option(4, help="Samples per problem."),
+    k: str = typer.Option("1", help="Comma-separated pass@k values, e.g. 1,8."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature (SPEC 3: 1.0)."),
+    top_p: float = typer.Option(0.95, help="Nucleus sampling (SPEC 3: 0.95)."),
+    top_k: int = typer.Option(0, help="Top-k sampling, 0 = off."),
+    max_new_tokens: int = typer.Option(512, help="Generation budget per response."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    batch_size: int = typer.Option(64, help="Sequences per generation batch."),
+) -> None:
+    """Sample n responses per problem, score them, and report pass@k, cons@n, tokens and cut-off ratio."""
+    _setup()
+    from vibethinker.data.records import RecordError, load_problems
+    from vibethinker.eval.stage import build_eval_config
+    from vibethinker.eval.runner import evaluate as run_eval, format_summary_table
+
+    try:
+        ks = [int(part) for part in k.split(",") if part.strip()]
+        problems = load_problems(data)
+    except (RecordError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    config = build_eval_config(n=n, ks=ks, temperature=temperature, top_p=top_p, top_k=top_k,
+                               max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+    summary = run_eval(str(model), problems, config, out)
+    from rich.console import Console
+
+    Console().print(format_summary_table({model.name: summary}))
+    console.print(f"wrote {out / 'samples.jsonl'} and {out / 'summary.json'}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run folder with manifest.json.")) -> None:
+    """(Re)build report.md and summary.json of a run folder."""
+    from vibethinker.report import write_run_report
+
+    if not (run_dir / "manifest.json").exists():
+        console.print(f"[red]error:[/red] {run_dir} has no manifest.json (not a run folder)")
+        raise typer.Exit(2)
+    paths = write_run_report(run_dir)
+    console.print("\n".join(str(p) for p in paths))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Problem records, the embedded synthetic suite, decontamination and loaders."""

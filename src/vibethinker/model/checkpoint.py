@@ -1,0 +1,77 @@
+"""Load any local HF checkpoint (the tiny model or a real one) and save checkpoints atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """fp32 on CPU (bf16 matmuls are slow there), bf16 on GPU."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _check_dir(path: str | os.PathLike, marker: str = "config.json") -> Path:
+    path = Path(path)
+    if not (path / marker).exists():
+        raise FileNotFoundError(f"{path}: not a Hugging Face checkpoint folder (no {marker})")
+    return path
+
+
+def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(_check_dir(path, "tokenizer_config.json"))
+    if tokenizer.chat_template is None:
+        raise ValueError(f"{path}: the tokenizer has no chat template; prompts are always rendered through one")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str | None = None,
+               dtype: torch.dtype | None = None) -> PreTrainedModel:
+    device = torch.device(device) if device is not None else default_device()
+    model = AutoModelForCausalLM.from_pretrained(_check_dir(path), dtype=dtype or default_dtype(device),
+                                                 attn_implementation="sdpa")
+    return model.to(device)
+
+
+def save_pretrained_atomic(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None,
+                           out_dir: str | os.PathLike, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write model (+ tokenizer) into a temporary sibling folder, then swap it in with a rename.
+
+    A crash at any point leaves either the previous checkpoint or none, never a half-written one.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        for name, payload in (extra_files or {}).items():
+            (tmp / name).write_bytes(payload)
+        replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move ``src`` onto ``dst``; an existing ``dst`` is renamed away first and removed only afterwards."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

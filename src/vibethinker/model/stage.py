@@ -1,0 +1,21 @@
+"""Stage ``init_model``: a tokenizer trained on the data and a randomly initialised tiny Qwen2 checkpoint."""
+
+from __future__ import annotations
+
+from vibethinker.data.records import load_problems
+from vibethinker.model.checkpoint import save_pretrained_atomic
+from vibethinker.model.tiny import build_tiny_model
+from vibethinker.model.tokenizer import train_tokenizer
+from vibethinker.pipeline import StageContext, require_exists
+from vibethinker.prompts import user_message
+from vibethinker.recipe import InitModelStage
+
+
+def run_init_model_stage(stage: InitModelStage, ctx: StageContext) -> dict:
+    source = require_exists(ctx.resolve("tokenizer_data", stage.tokenizer_data), "tokenizer data", stage)
+    problems = load_problems(source)
+    texts = [user_message(p) for p in problems] + [trace for p in problems for trace in p.traces]
+    tokenizer = train_tokenizer(texts, vocab_size=stage.vocab_size)
+    model = build_tiny_model(tokenizer, stage.architecture, seed=ctx.recipe.seed)
+    save_pretrained_atomic(model, tokenizer, ctx.stage_dir / "model")
+    return {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}

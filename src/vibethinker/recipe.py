@@ -1,0 +1,180 @@
+"""Recipes: an ordered list of stages in YAML, validated by pydantic, with errors that name the file and line.
+
+A recipe::
+
+    name: tiny
+    seed: 0
+    stages:
+      - {name: data, kind: data, suite: {train_per_cell: 60}}
+      - {name: base, kind: init_model, tokenizer_data: "@data/train.jsonl"}
+      - {name: sft, kind: sft, model: "@base", data: "@data/train.jsonl", learning_rate: 3e-3}
+      - {name: eval_sft, kind: eval, model: "@sft", data: "@data/test.jsonl", n: 4}
+
+Values starting with ``@`` refer to an earlier stage: ``@NAME`` is its main artefact (a data stage's folder, a
+model stage's ``model/`` checkpoint, an eval stage's folder) and ``@NAME/PATH`` a file inside its folder. Anything
+else is a path on disk, so every stage can also run on its own data and any local HF checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vibethinker.model.tiny import TinyModelConfig
+from vibethinker.sft.config import SFTConfig
+
+
+class RecipeError(ValueError):
+    """An invalid recipe; the message names the file, the line and the field."""
+
+
+class SuiteSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int | None = Field(None, description="Seed of the generators (default: the recipe seed).")
+    train_per_cell: int = Field(200, gt=0, description="Training problems per (sub-domain, difficulty) cell.")
+    probe_per_cell: int = Field(8, ge=0, description="Probing problems per cell (Pass@K probing, SPEC 2.2).")
+    test_per_cell: int = Field(10, gt=0, description="Held-out problems per cell; equal for every difficulty.")
+    subdomains: list[str] | None = Field(None, description="Restrict to these sub-domains (default: all).")
+
+
+class StageBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Folder name under the run directory.")
+
+
+class DataStage(StageBase):
+    """Writes ``train.jsonl``, ``probe.jsonl``, ``test.jsonl``: the embedded suite, or given files decontaminated."""
+
+    kind: Literal["data"]
+    suite: SuiteSettings | None = Field(None, description="Generate the embedded synthetic suite.")
+    train: str | None = Field(None, description="Your own training problems (JSONL/parquet) instead of the suite.")
+    eval: dict[str, str] = Field(default_factory=dict, description=(
+        "Evaluation sets by split name (e.g. test, probe); training problems sharing a 10-gram with any of them "
+        "are dropped (SPEC 2.1)."))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataStage":
+        if (self.suite is None) == (self.train is None):
+            raise ValueError("give exactly one of 'suite' (embedded synthetic data) or 'train' (a file)")
+        return self
+
+
+class InitModelStage(StageBase):
+    """Trains a tokenizer on the training data and writes a randomly initialised tiny Qwen2 checkpoint."""
+
+    kind: Literal["init_model"]
+    tokenizer_data: str = Field(description="Problems (with traces) whose text trains the BPE tokenizer.")
+    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size including the 256 byte symbols.")
+    architecture: TinyModelConfig = Field(default_factory=TinyModelConfig)
+
+
+class SFTStage(StageBase, SFTConfig):
+    """Supervised fine-tuning; every ``SFTConfig`` field can be set here directly."""
+
+    kind: Literal["sft"]
+    model: str = Field(description="Starting checkpoint: '@stage' or a local HF checkpoint folder.")
+    data: str = Field(description="Problems with reference traces (JSONL/parquet).")
+
+
+class EvalStage(StageBase):
+    """Samples n responses per problem and scores them (SPEC 3)."""
+
+    kind: Literal["eval"]
+    model: str
+    data: str
+    n: int = Field(4, gt=0, description="Samples per problem (SPEC 3: math 64, code 8; small for the CPU demo).")
+    k: list[int] = Field(default_factory=lambda: [1], description="pass@k values to report (k <= n).")
+    temperature: float = Field(1.0, ge=0, description="SPEC 3: 1.0.")
+    top_p: float = Field(0.95, gt=0, le=1, description="SPEC 3: 0.95.")
+    top_k: int = Field(0, ge=0, description="0 = off (SPEC 3).")
+    max_new_tokens: int = Field(512, gt=0, description="Generation budget per response.")
+    batch_size: int = Field(64, gt=0, description="Sequences per generation batch.")
+    seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
+
+
+Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, EvalStage], Field(discriminator="kind")]
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    stages: list[Stage] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Recipe":
+        seen: list[str] = []
+        for index, stage in enumerate(self.stages):
+            if stage.name in seen:
+                raise ValueError(f"stages.{index}: duplicate stage name {stage.name!r}")
+            for field, value in stage:
+                if isinstance(value, str) and value.startswith("@"):
+                    target = value[1:].split("/", 1)[0]
+                    if target not in seen:
+                        raise ValueError(f"stages.{index}.{field}: {value!r} refers to {target!r}, which is not an "
+                                         f"earlier stage (earlier: {seen or 'none'})")
+            seen.append(stage.name)
+        return self
+
+    def stage(self, name: str) -> StageBase:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise RecipeError(f"recipe {self.name!r} has no stage {name!r} (stages: {[s.name for s in self.stages]})")
+
+
+def bundled_recipe_path(name: str) -> Path:
+    """Path of a recipe shipped in the package (``vibethinker/recipes/NAME.yaml``)."""
+    path = Path(str(resources.files("vibethinker") / "recipes" / f"{name}.yaml"))
+    if not path.exists():
+        raise RecipeError(f"no bundled recipe {name!r}")
+    return path
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    path = Path(path)
+    if not path.exists() and not path.suffix:
+        path = bundled_recipe_path(str(path))
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        raise RecipeError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [part for part in err["loc"] if part not in ("data", "init_model", "sft", "eval")]
+        message = err["msg"].removeprefix("Value error, ")
+        if loc == [] and "stages." in message:  # errors raised by the cross-stage check carry their own location
+            loc = message.split(":", 1)[0].split(".")
+            loc = [int(p) if p.isdigit() else p for p in loc]
+            message = message.split(":", 1)[1].strip()
+        field = ".".join(str(p) for p in loc) or "<recipe>"
+        raise RecipeError(f"{path}:{_line_of(text, loc)}: field '{field}': {message}") from None
+
+
+def _line_of(text: str, loc: list) -> int:
+    """1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
+    node = yaml.compose(text)
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if k.value == str(part)]
+            if not match:
+                break
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line

@@ -1,0 +1,101 @@
+"""Turn problems with reference traces into token sequences and pack them into fixed-length rows.
+
+Each sample is ``prompt tokens + response tokens``; labels are -100 on the prompt so the loss covers the response
+only (SPEC 2.1). Packed samples restart their position ids at 0: transformers reads the resets as sequence
+boundaries and gives each sample its own causal block, so no sample attends to another (tests/test_sft_packing.py
+checks the logits against running each sample alone).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from vibethinker.data.records import Problem
+from vibethinker.prompts import render_response
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TokenizedSample:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE_INDEX on prompt tokens
+
+    @property
+    def n_response_tokens(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+
+@dataclass
+class PackedBatch:
+    """One micro-batch: ``rows`` packed rows of ``seq_len`` tokens (shapes ``[rows, seq_len]``)."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    labels: torch.Tensor  # already aligned with the logits: labels[:, t] is the target of position t
+
+    @property
+    def n_target_tokens(self) -> int:
+        return int((self.labels != IGNORE_INDEX).sum())
+
+
+def tokenize_sample(tokenizer: PreTrainedTokenizerBase, problem: Problem, response: str) -> TokenizedSample:
+    prompt_text, response_text = render_response(tokenizer, problem, response)
+    prompt = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    answer = tokenizer(response_text, add_special_tokens=False)["input_ids"]
+    return TokenizedSample(prompt + answer, [IGNORE_INDEX] * len(prompt) + answer)
+
+
+def tokenize_problems(tokenizer: PreTrainedTokenizerBase, problems: list[Problem],
+                      traces_per_problem: int | None = None) -> list[TokenizedSample]:
+    """One sample per (problem, trace): several distinct traces of one problem are the SFT 'spectrum'."""
+    samples = []
+    for problem in problems:
+        for trace in problem.traces[:traces_per_problem]:
+            samples.append(tokenize_sample(tokenizer, problem, trace))
+    return samples
+
+
+def pack_rows(lengths: list[int], order: list[int], seq_len: int, packing: bool) -> list[list[int]]:
+    """Group sample indices (visited in ``order``) into rows of at most ``seq_len`` tokens.
+
+    Next-fit in the given order keeps the shuffle's randomness; with ``packing=False`` every sample is its own row.
+    """
+    rows: list[list[int]] = []
+    used = seq_len + 1
+    for index in order:
+        if not packing or used + lengths[index] > seq_len:
+            rows.append([])
+            used = 0
+        rows[-1].append(index)
+        used += lengths[index]
+    return rows
+
+
+def epoch_rows(samples: list[TokenizedSample], seq_len: int, packing: bool, seed: int, epoch: int) -> list[list[int]]:
+    order = list(range(len(samples)))
+    random.Random(f"{seed}-{epoch}").shuffle(order)
+    return pack_rows([len(s.input_ids) for s in samples], order, seq_len, packing)
+
+
+def collate_rows(samples: list[TokenizedSample], rows: list[list[int]], seq_len: int, pad_id: int) -> PackedBatch:
+    """Build the tensors of one micro-batch. Padding is a segment of its own, with no targets."""
+    ids = torch.full((len(rows), seq_len), pad_id, dtype=torch.long)
+    pos = torch.zeros((len(rows), seq_len), dtype=torch.long)
+    labels = torch.full((len(rows), seq_len), IGNORE_INDEX, dtype=torch.long)
+    for r, row in enumerate(rows):
+        cursor = 0
+        for index in row:
+            sample = samples[index]
+            n = len(sample.input_ids)
+            ids[r, cursor:cursor + n] = torch.tensor(sample.input_ids)
+            pos[r, cursor:cursor + n] = torch.arange(n)
+            # Shift here, inside the sample, so the last token of one sample never predicts the next sample.
+            labels[r, cursor:cursor + n - 1] = torch.tensor(sample.labels[1:])
+            cursor += n
+        pos[r, cursor:] = torch.arange(seq_len - cursor)
+    return PackedBatch(ids, pos, labels)

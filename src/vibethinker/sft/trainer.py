@@ -1,0 +1,176 @@
+"""The SFT loop: packed micro-batches, token-mean loss over the global batch, atomic checkpoints, exact resume.
+
+Artefacts under ``out_dir``:
+- ``model/``                    the final HF checkpoint (model + tokenizer)
+- ``checkpoints/step-NNNNNN/``  HF checkpoints every ``save_every`` steps; the newest also holds
+                                ``trainer_state.pt`` (optimiser, scheduler, RNG, step) for resuming
+- ``metrics.jsonl``, ``tensorboard/``  loss, lr, grad norm, tokens/s per logged step
+- ``sft_summary.json``          sample counts, steps, final loss, wall time
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from vibethinker.data.records import Problem
+from vibethinker.model.checkpoint import default_device, load_model, load_tokenizer, save_pretrained_atomic
+from vibethinker.sft.config import SFTConfig
+from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, collate_rows, epoch_rows, tokenize_problems
+from vibethinker.sft.schedule import warmup_cosine_lr
+from vibethinker.utils.files import write_json_atomic
+from vibethinker.utils.progress import progress_bar
+from vibethinker.utils.rng import restore_rng_state, rng_state, seed_everything
+from vibethinker.utils.run_log import RunLog
+
+STATE_FILE = "trainer_state.pt"
+
+
+def plan_micro_batches(row_lengths_fn, n_epochs: float, rows_per_micro_batch: int) -> list[list[list[int]]]:
+    """The whole run's micro-batches (lists of packed rows), epoch by epoch; a fractional last epoch is cut."""
+    plan = []
+    for epoch in range(math.ceil(n_epochs)):
+        rows = row_lengths_fn(epoch)
+        if epoch + 1 > n_epochs:
+            rows = rows[: max(1, round(len(rows) * (n_epochs - epoch)))]
+        plan.extend(rows[i:i + rows_per_micro_batch] for i in range(0, len(rows), rows_per_micro_batch))
+    return plan
+
+
+def micro_batch_loss(model: torch.nn.Module, batch: PackedBatch, device: torch.device, normaliser: int) -> tuple[
+        torch.Tensor, float]:
+    """Summed token NLL of the batch divided by the GLOBAL batch's target-token count (SPEC 5: token-mean over the
+    global batch, so accumulated micro-batches add up to the one-big-batch loss and gradient)."""
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model(input_ids=batch.input_ids.to(device), position_ids=batch.position_ids.to(device),
+                       use_cache=False).logits
+    labels = batch.labels.to(device)
+    summed = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
+                             reduction="sum")
+    return summed / normaliser, float(summed.detach())
+
+
+def latest_resumable(out_dir: Path) -> Path | None:
+    candidates = sorted((out_dir / "checkpoints").glob("step-*"))
+    resumable = [c for c in candidates if (c / STATE_FILE).exists()]
+    return resumable[-1] if resumable else None
+
+
+def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SFTConfig, out_dir: str | os.PathLike,
+              stop_after_steps: int | None = None) -> dict:
+    """Fine-tune ``model_path`` on the traces of ``problems``; resumes from ``out_dir`` when a checkpoint is there.
+
+    ``stop_after_steps`` ends the process early as an interruption would (the schedule still spans the full run);
+    tests use it to prove that resuming continues the same run exactly.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(config.device) if config.device else default_device()
+    resume_from = latest_resumable(out_dir)
+    seed_everything(config.seed)
+    tokenizer = load_tokenizer(model_path)
+    model = load_model(resume_from or model_path, device=device, dtype=torch.float32)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.train()
+
+    samples = tokenize_problems(tokenizer, problems, config.traces_per_problem)
+    too_long = [s for s in samples if len(s.input_ids) > config.seq_len]
+    samples = [s for s in samples if len(s.input_ids) <= config.seq_len]
+    if not samples:
+        raise ValueError(f"no SFT samples: {len(problems)} problems gave {len(too_long)} traces, all longer than "
+                         f"seq_len={config.seq_len} (or the problems carry no 'traces')")
+    epochs = config.epochs
+    plan = plan_micro_batches(lambda e: epoch_rows(samples, config.seq_len, config.packing, config.seed, e),
+                              epochs, config.rows_per_micro_batch)
+    total_steps = math.ceil(len(plan) / config.grad_accum_steps)
+    if config.max_steps is not None:
+        while len(plan) < config.max_steps * config.grad_accum_steps:  # more epochs until max_steps is covered
+            epochs += 1
+            plan = plan_micro_batches(lambda e: epoch_rows(samples, config.seq_len, config.packing, config.seed, e),
+                                      epochs, config.rows_per_micro_batch)
+        total_steps = config.max_steps
+    micro_batches_per_epoch = len(plan) / epochs
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
+                                  weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine_lr(
+        s, total_steps, config.learning_rate, config.min_learning_rate, config.warmup_ratio) / config.learning_rate)
+    step = 0
+    if resume_from is not None:
+        state = torch.load(resume_from / STATE_FILE, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
+        restore_rng_state(state["rng"])
+        step = state["step"]
+
+    log = RunLog(out_dir, resume_step=step)
+    pad_id = tokenizer.pad_token_id
+    started, last_loss = time.time(), float("nan")
+    with progress_bar() as bar:
+        task = bar.add_task("sft", total=total_steps, completed=step, info="")
+        while step < total_steps:
+            if stop_after_steps is not None and step >= stop_after_steps:
+                break
+            t0 = time.time()
+            chunk = plan[step * config.grad_accum_steps:(step + 1) * config.grad_accum_steps]
+            batches = [collate_rows(samples, rows, config.seq_len, pad_id) for rows in chunk]
+            normaliser = max(1, sum(b.n_target_tokens for b in batches))
+            loss_sum = 0.0
+            for batch in batches:
+                loss, summed = micro_batch_loss(model, batch, device, normaliser)
+                loss.backward()
+                loss_sum += summed
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            last_loss = loss_sum / normaliser
+            elapsed = time.time() - t0
+            if step % config.log_every == 0 or step == total_steps:
+                real_tokens = sum(len(samples[i].input_ids) for rows in chunk for row in rows for i in row)
+                log.log(step, {
+                    "loss": last_loss, "lr": lr, "grad_norm": float(grad_norm),
+                    "epoch": step * config.grad_accum_steps / micro_batches_per_epoch,
+                    "target_tokens": normaliser,
+                    "tokens_per_s": real_tokens / max(elapsed, 1e-9),
+                    "padding_share": 1 - real_tokens / sum(b.input_ids.numel() for b in batches),
+                })
+            if config.save_every and step % config.save_every == 0 and step < total_steps:
+                save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir)
+            bar.update(task, completed=step, info=f"loss {last_loss:.3f}")
+    log.close()
+    if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
+        save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir)
+        return {"finished": False, "step": step}
+    save_pretrained_atomic(model, tokenizer, out_dir / "model")
+    summary = {
+        "finished": True, "steps": total_steps, "samples": len(samples), "problems": len(problems),
+        "dropped_too_long": len(too_long), "epochs": epochs, "final_loss": last_loss,
+        "train_seconds": time.time() - started, "device": str(device),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    write_json_atomic(out_dir / "sft_summary.json", summary)
+    return summary
+
+
+def save_checkpoint(model, tokenizer, optimizer, schedule, step: int, out_dir: Path) -> Path:
+    """Write ``checkpoints/step-N`` atomically; older checkpoints keep their weights but drop optimiser state."""
+    state = io.BytesIO()
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "rng": rng_state(),
+                "step": step}, state)
+    path = save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{step:06d}",
+                                  extra_files={STATE_FILE: state.getvalue()})
+    for older in (out_dir / "checkpoints").glob("step-*"):
+        if older != path and (older / STATE_FILE).exists():
+            (older / STATE_FILE).unlink()
+    return path
+

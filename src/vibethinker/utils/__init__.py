@@ -1,0 +1,1 @@
+"""Small shared helpers: run logging, RNG state, atomic files, torch runtime settings."""

@@ -1,0 +1,46 @@
+"""Verifiers: decide whether a response solves a problem. ``score`` dispatches on the problem's domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vibethinker.data.records import Problem
+from vibethinker.verify.code_runner import run_assert_tests
+from vibethinker.verify.exact import answer_key, exact_equal
+from vibethinker.verify.extract import extract_boxed_answer, extract_program
+
+
+@dataclass
+class Verdict:
+    correct: bool
+    answer: str | None  # the extracted final answer (boxed text, or the program), None when missing
+    detail: str = ""
+
+
+def score(problem: Problem, response: str, require_think: bool = True) -> Verdict:
+    """Grade one response. A missing or empty answer is always wrong (SPEC 5)."""
+    if problem.domain == "code":
+        program = extract_program(response, require_think)
+        if program is None:
+            return Verdict(False, None, "no code block after </think>")
+        asserts = [t.code for t in problem.tests if t.type == "assert"]
+        if len(asserts) != len(problem.tests):
+            raise ValueError(f"problem {problem.id}: stdin/functional tests need the code judge")
+        result = run_assert_tests(program, asserts)
+        return Verdict(result.passed, program, result.verdict)
+    if problem.domain in ("math", "stem"):
+        answer = extract_boxed_answer(response, require_think)
+        if answer is None:
+            return Verdict(False, None, "no boxed answer after </think>")
+        return Verdict(exact_equal(answer, problem.answer), answer)
+    raise ValueError(f"problem {problem.id}: no verifier for domain {problem.domain!r} yet")
+
+
+def vote_key(problem: Problem, answer: str) -> str:
+    """The key under which equal answers are counted together for cons@n (majority voting)."""
+    if problem.domain == "code":
+        return "\n".join(line.rstrip() for line in answer.strip().splitlines())
+    return answer_key(answer)
+
+
+__all__ = ["Verdict", "score", "vote_key"]

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny tokenizer + model built from a few hand-made problems (CPU, seconds)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from vibethinker.data.records import Problem  # noqa: E402
+from vibethinker.utils.runtime import quiet_transformers  # noqa: E402
+
+quiet_transformers()
+
+
+def make_addition_problems(count: int = 40, seed: int = 0) -> list[Problem]:
+    rng = random.Random(seed)
+    problems = []
+    for i in range(count):
+        a, b = rng.randint(1, 30), rng.randint(1, 30)
+        problems.append(Problem(
+            id=f"add-{i}", domain="math", subdomain="addition", difficulty=1 + i % 5,
+            problem=f"What is {a} + {b}?", answer=str(a + b), source="test",
+            traces=[f"<think>\n{a} + {b} = {a + b}.\n</think>\nThe answer is \\boxed{{{a + b}}}.",
+                    f"<think>\n{b} + {a} = {a + b}.\n</think>\nThe answer is \\boxed{{{a + b}}}."],
+        ))
+    return problems
+
+
+@pytest.fixture(scope="session")
+def addition_problems() -> list[Problem]:
+    return make_addition_problems()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, addition_problems) -> str:
+    """A saved random tiny Qwen2 checkpoint with a tokenizer trained on the addition problems."""
+    from vibethinker.model import TinyModelConfig, build_tiny_model, save_pretrained_atomic, train_tokenizer
+    from vibethinker.prompts import user_message
+
+    texts = [user_message(p) for p in addition_problems] + [t for p in addition_problems for t in p.traces]
+    tokenizer = train_tokenizer(texts, vocab_size=320)
+    model = build_tiny_model(tokenizer, TinyModelConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                                        num_attention_heads=4, num_key_value_heads=2))
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    save_pretrained_atomic(model, tokenizer, path)
+    return str(path)
