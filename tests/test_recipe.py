@@ -11,7 +11,7 @@ name: demo
 stages:
   - name: data
     kind: data
-    suite: {train_per_cell: 5}
+    suite: {train_per_subdomain: 5}
   - name: base
     kind: init_model
     tokenizer_data: "@data/train.jsonl"
@@ -43,7 +43,7 @@ def test_valid_recipe_and_bundled_default(tmp_path):
     ("learning_rate: 0.001", "learning_rat: 0.1", 13, "stages.2.learning_rat"),
     ("kind: sft", "kind: dance", 10, "stages.2.kind"),
     ('model: "@base"', 'model: "@later"', 11, "stages.2.model"),
-    ("suite: {train_per_cell: 5}", "train: x.jsonl\n    suite: {train_per_cell: 5}", 3, "stages.0"),
+    ("suite: {train_per_subdomain: 5}", "train: x.jsonl\n    suite: {train_per_subdomain: 5}", 3, "stages.0"),
 ])
 def test_invalid_recipe_names_line_and_field(tmp_path, old, new, line, field):
     path = tmp_path / "recipe.yaml"

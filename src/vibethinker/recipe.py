@@ -5,7 +5,7 @@ A recipe::
     name: tiny
     seed: 0
     stages:
-      - {name: data, kind: data, suite: {train_per_cell: 60}}
+      - {name: data, kind: data, suite: {train_per_subdomain: 300}}
       - {name: base, kind: init_model, tokenizer_data: "@data/train.jsonl"}
       - {name: sft, kind: sft, model: "@base", data: "@data/train.jsonl", learning_rate: 3e-3}
       - {name: eval_sft, kind: eval, model: "@sft", data: "@data/test.jsonl", n: 4}
@@ -36,9 +36,11 @@ class RecipeError(ValueError):
 class SuiteSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int | None = Field(None, description="Seed of the generators (default: the recipe seed).")
-    train_per_cell: int = Field(200, gt=0, description="Training problems per (sub-domain, difficulty) cell.")
-    probe_per_cell: int = Field(8, ge=0, description="Probing problems per cell (Pass@K probing, SPEC 2.2).")
-    test_per_cell: int = Field(10, gt=0, description="Held-out problems per cell; equal for every difficulty.")
+    train_per_subdomain: int = Field(1000, gt=0, description="Training problems per sub-domain, spread over 1-5.")
+    probe_per_subdomain: int = Field(20, ge=0, multiple_of=5, description=(
+        "Probing problems per sub-domain (Pass@K probing, SPEC 2.2); equal for every difficulty."))
+    test_per_subdomain: int = Field(50, gt=0, multiple_of=5, description=(
+        "Held-out problems per sub-domain; equal for every difficulty so an easy-only model cannot pass."))
     subdomains: list[str] | None = Field(None, description="Restrict to these sub-domains (default: all).")
 
 
@@ -154,6 +156,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         err = exc.errors()[0]
         loc = [part for part in err["loc"] if part not in ("data", "init_model", "sft", "eval")]
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append("kind")
         if loc == [] and "stages." in message:  # errors raised by the cross-stage check carry their own location
             loc = message.split(":", 1)[0].split(".")
             loc = [int(p) if p.isdigit() else p for p in loc]

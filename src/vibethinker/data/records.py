@@ -34,6 +34,8 @@ from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vibethinker.utils.files import publish_temp_file
+
 Domain = Literal["math", "code", "stem", "instruct"]
 
 
@@ -177,7 +179,7 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[BaseModel | dict]) -> Pa
                 handle.write(row.to_json() if isinstance(row, Problem) else json.dumps(
                     row.model_dump() if isinstance(row, BaseModel) else row, ensure_ascii=False))
                 handle.write("\n")
-        os.replace(tmp, path)
+        publish_temp_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -9,6 +9,18 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def publish_temp_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a ``mkstemp`` file (created 0600) the mode a plain ``open`` would, then rename it into place."""
+    os.chmod(tmp, _umask_mode())
+    os.replace(tmp, path)
+
+
 def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -16,7 +28,7 @@ def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
-        os.replace(tmp, path)
+        publish_temp_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
