@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from vibethinker.model import load_model, load_tokenizer
 from vibethinker.sft import SFTConfig, train_sft
-from vibethinker.sft.packing import IGNORE_INDEX, collate_rows, pack_rows, tokenize_problems
+from vibethinker.sft.packing import IGNORE_INDEX, collate_rows, epoch_micro_batches, pack_rows, tokenize_problems
 from vibethinker.sft.schedule import warmup_cosine_lr
 from vibethinker.sft.trainer import micro_batch_loss
 
@@ -43,6 +43,33 @@ def test_packed_rows_do_not_leak_between_samples(tiny_checkpoint, addition_probl
     n0 = len(samples[0].input_ids)
     assert batch.labels[0, n0 - 1] == IGNORE_INDEX
     assert (batch.labels[0, cursor:] == IGNORE_INDEX).all()
+
+
+def test_unpacked_rows_are_right_padded_and_unmasked(tiny_checkpoint, addition_problems):
+    tokenizer = load_tokenizer(tiny_checkpoint)
+    model = load_model(tiny_checkpoint, device="cpu").eval()
+    samples = tokenize_problems(tokenizer, addition_problems[:4])[::2]
+    samples[0].input_ids.extend([7, 8, 9])  # make lengths differ, so some rows carry padding
+    samples[0].labels.extend([7, 8, 9])
+    batch = collate_rows(samples, [[0], [1]], None, tokenizer.pad_token_id)
+    assert batch.input_ids.shape[1] == max(len(samples[0].input_ids), len(samples[1].input_ids))
+    assert (batch.position_ids == torch.arange(batch.input_ids.shape[1])).all()  # plain causal path
+    with torch.no_grad():
+        logits = model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits
+        for row, sample in enumerate(samples[:2]):
+            alone = model(input_ids=torch.tensor([sample.input_ids])).logits[0]
+            torch.testing.assert_close(logits[row, :len(sample.input_ids)], alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_each_epoch_visits_every_sample_once(tiny_checkpoint, addition_problems, packing):
+    samples = tokenize_problems(load_tokenizer(tiny_checkpoint), addition_problems)
+    batches = epoch_micro_batches(samples, 256, packing, 3, seed=1, epoch=0)
+    visited = sorted(i for batch in batches for row in batch for i in row)
+    assert visited == list(range(len(samples)))
+    assert all(len(batch) <= 3 for batch in batches)
+    assert batches != epoch_micro_batches(samples, 256, packing, 3, seed=1, epoch=1)  # reshuffled per epoch
+    assert batches == epoch_micro_batches(samples, 256, packing, 3, seed=1, epoch=0)
 
 
 def test_pack_rows_respects_length_and_order():
@@ -88,12 +115,14 @@ def _config(**kw) -> SFTConfig:
     return SFTConfig(**{**base, **kw})
 
 
-def test_resume_continues_the_same_run_exactly(tmp_path, tiny_checkpoint, addition_problems):
-    full = train_sft(tiny_checkpoint, addition_problems, _config(), tmp_path / "full")
-    partial = train_sft(tiny_checkpoint, addition_problems, _config(), tmp_path / "split", stop_after_steps=3)
+@pytest.mark.parametrize("packing", [True, False])
+def test_resume_continues_the_same_run_exactly(tmp_path, tiny_checkpoint, addition_problems, packing):
+    full = train_sft(tiny_checkpoint, addition_problems, _config(packing=packing), tmp_path / "full")
+    partial = train_sft(tiny_checkpoint, addition_problems, _config(packing=packing), tmp_path / "split",
+                        stop_after_steps=3)
     assert partial == {"finished": False, "step": 3}
     assert not (tmp_path / "split" / "model").exists()
-    resumed = train_sft(tiny_checkpoint, addition_problems, _config(), tmp_path / "split")
+    resumed = train_sft(tiny_checkpoint, addition_problems, _config(packing=packing), tmp_path / "split")
     assert resumed["steps"] == full["steps"] > 3
     a = load_file(tmp_path / "full" / "model" / "model.safetensors")
     b = load_file(tmp_path / "split" / "model" / "model.safetensors")

@@ -22,13 +22,15 @@ class SFTConfig(BaseModel):
     seq_len: int = Field(4096, gt=8, description=(
         "Length of one packed row in tokens. Samples longer than this are dropped and counted in the stage report "
         "(a truncated trace would teach the model to stop mid-thought)."))
-    rows_per_micro_batch: int = Field(1, gt=0, description="Packed rows per forward/backward pass.")
+    rows_per_micro_batch: int = Field(1, gt=0, description=(
+        "Rows per forward/backward pass: packed rows of seq_len tokens, or samples when packing is off."))
     grad_accum_steps: int = Field(1, gt=0, description=(
         "Micro-batches per optimiser step. Global batch = rows_per_micro_batch * grad_accum_steps packed rows; the "
         "loss is the token mean over the whole global batch, so accumulation gives the one-big-batch gradient."))
     packing: bool = Field(True, description=(
         "Pack several samples per row (SPEC 2.1 stage 1). Packed samples never attend to each other and restart "
-        "their positions at 0. False puts one sample per row, padded."))
+        "their positions at 0. False puts one sample per row, grouped by length and right-padded to the longest in "
+        "the micro-batch: no attention mask is needed then, which is faster on CPU for short samples."))
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay (unstated in the reports; our default 0).")
     adam_betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas (our default).")
     max_grad_norm: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from vibethinker.data.records import Problem
 from vibethinker.model.checkpoint import default_device, load_model, load_tokenizer, save_pretrained_atomic
 from vibethinker.sft.config import SFTConfig
-from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, collate_rows, epoch_rows, tokenize_problems
+from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, collate_rows, epoch_micro_batches, tokenize_problems
 from vibethinker.sft.schedule import warmup_cosine_lr
 from vibethinker.utils.files import write_json_atomic
 from vibethinker.utils.progress import progress_bar
@@ -32,14 +32,14 @@ from vibethinker.utils.run_log import RunLog
 STATE_FILE = "trainer_state.pt"
 
 
-def plan_micro_batches(row_lengths_fn, n_epochs: float, rows_per_micro_batch: int) -> list[list[list[int]]]:
-    """The whole run's micro-batches (lists of packed rows), epoch by epoch; a fractional last epoch is cut."""
+def plan_micro_batches(epoch_fn, n_epochs: float) -> list[list[list[int]]]:
+    """The whole run's micro-batches, epoch by epoch; a fractional last epoch is cut short."""
     plan = []
     for epoch in range(math.ceil(n_epochs)):
-        rows = row_lengths_fn(epoch)
+        batches = epoch_fn(epoch)
         if epoch + 1 > n_epochs:
-            rows = rows[: max(1, round(len(rows) * (n_epochs - epoch)))]
-        plan.extend(rows[i:i + rows_per_micro_batch] for i in range(0, len(rows), rows_per_micro_batch))
+            batches = batches[: max(1, round(len(batches) * (n_epochs - epoch)))]
+        plan.extend(batches)
     return plan
 
 
@@ -86,15 +86,17 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     if not samples:
         raise ValueError(f"no SFT samples: {len(problems)} problems gave {len(too_long)} traces, all longer than "
                          f"seq_len={config.seq_len} (or the problems carry no 'traces')")
+    def epoch_fn(epoch: int) -> list[list[list[int]]]:
+        return epoch_micro_batches(samples, config.seq_len, config.packing, config.rows_per_micro_batch,
+                                   config.seed, epoch)
+
     epochs = config.epochs
-    plan = plan_micro_batches(lambda e: epoch_rows(samples, config.seq_len, config.packing, config.seed, e),
-                              epochs, config.rows_per_micro_batch)
+    plan = plan_micro_batches(epoch_fn, epochs)
     total_steps = math.ceil(len(plan) / config.grad_accum_steps)
     if config.max_steps is not None:
         while len(plan) < config.max_steps * config.grad_accum_steps:  # more epochs until max_steps is covered
             epochs += 1
-            plan = plan_micro_batches(lambda e: epoch_rows(samples, config.seq_len, config.packing, config.seed, e),
-                                      epochs, config.rows_per_micro_batch)
+            plan = plan_micro_batches(epoch_fn, epochs)
         total_steps = config.max_steps
     micro_batches_per_epoch = len(plan) / epochs
 
@@ -120,7 +122,8 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
                 break
             t0 = time.time()
             chunk = plan[step * config.grad_accum_steps:(step + 1) * config.grad_accum_steps]
-            batches = [collate_rows(samples, rows, config.seq_len, pad_id) for rows in chunk]
+            width = config.seq_len if config.packing else None
+            batches = [collate_rows(samples, rows, width, pad_id) for rows in chunk]
             normaliser = max(1, sum(b.n_target_tokens for b in batches))
             loss_sum = 0.0
             for batch in batches:

@@ -1,0 +1,134 @@
+"""A miniature recipe end to end through the CLI: data -> tokenizer/model -> eval -> SFT -> eval -> report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vibethinker.cli import app
+from vibethinker.data.records import load_problems
+
+MINI = """\
+name: mini
+seed: 1
+stages:
+  - name: data
+    kind: data
+    suite: {train_per_subdomain: 12, probe_per_subdomain: 5, test_per_subdomain: 5}
+  - name: base
+    kind: init_model
+    tokenizer_data: "@data/train.jsonl"
+    vocab_size: 400
+    architecture: {hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2,
+                   num_key_value_heads: 1}
+  - name: sft
+    kind: sft
+    model: "@base"
+    data: "@data/train.jsonl"
+    learning_rate: 0.003
+    epochs: 1
+    seq_len: 512
+    packing: false
+    rows_per_micro_batch: 16
+    save_every: 2
+  - name: eval_sft
+    kind: eval
+    model: "@sft"
+    data: "@data/test.jsonl"
+    n: 2
+    k: [1, 2]
+    max_new_tokens: 24
+"""
+
+
+@pytest.fixture()
+def recipe_file(tmp_path):
+    path = tmp_path / "mini.yaml"
+    path.write_text(MINI)
+    return path
+
+
+def test_miniature_recipe_end_to_end(tmp_path, recipe_file):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(recipe_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["status"] for s in manifest["stages"].values()] == ["done"] * 4
+    assert len(load_problems(out / "data" / "test.jsonl")) == 25
+    assert (out / "sft" / "model" / "model.safetensors").exists()
+    assert sorted(p.name for p in (out / "sft" / "checkpoints").iterdir())[0] == "step-000002"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stages"]["eval_sft"]["n_samples"] == 50
+    assert set(summary["stages"]["eval_sft"]["by_difficulty"]) == {"1", "2", "3", "4", "5"}
+    report = (out / "report.md").read_text()
+    assert "| eval_sft |" in report and "difficulty 5" in report and "sft_loss.png" in report
+    assert (out / "sft_loss.png").exists()
+    assert "eval_sft" in result.output
+
+    # a second run skips every finished stage
+    rerun = runner.invoke(app, ["run", str(recipe_file), "--out", str(out)])
+    assert rerun.exit_code == 0 and rerun.output.count("skipped") == 4
+
+    # a changed stage runs again, and so does everything after it
+    recipe_file.write_text(MINI.replace("max_new_tokens: 24", "max_new_tokens: 16"))
+    changed = runner.invoke(app, ["run", str(recipe_file), "--out", str(out)])
+    assert changed.exit_code == 0 and changed.output.count("skipped") == 3
+
+    # one stage alone, its model given as a path
+    alone = runner.invoke(app, ["run", str(recipe_file), "--out", str(out), "--stage", "eval_sft",
+                                "--input", f"model={out / 'base' / 'model'}"])
+    assert alone.exit_code == 0, alone.output
+    assert json.loads((out / "manifest.json").read_text())["stages"]["eval_sft"]["summary"]["pass@1"] == 0.0
+
+
+def test_interrupted_sft_stage_resumes(tmp_path, recipe_file, monkeypatch):
+    import vibethinker.sft.stage as sft_stage
+
+    out = tmp_path / "run"
+    real_train = sft_stage.train_sft
+
+    def interrupted(*args, **kwargs):
+        real_train(*args, **kwargs, stop_after_steps=1)
+        raise RuntimeError("simulated crash after step 1")
+
+    monkeypatch.setattr(sft_stage, "train_sft", interrupted)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        CliRunner().invoke(app, ["run", str(recipe_file), "--out", str(out)], catch_exceptions=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["sft"]["status"] == "running"
+    assert (out / "sft" / "checkpoints" / "step-000001" / "trainer_state.pt").exists()
+
+    monkeypatch.setattr(sft_stage, "train_sft", real_train)
+    result = CliRunner().invoke(app, ["run", str(recipe_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["sft"]["status"] == "done" and manifest["stages"]["sft"]["summary"]["steps"] > 1
+
+
+def test_cli_eval_command_writes_documented_files(tmp_path, tiny_checkpoint, addition_problems):
+    from vibethinker.data.records import write_jsonl
+
+    data = write_jsonl(tmp_path / "problems.jsonl", addition_problems[:3])
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(app, ["eval", "--model", tiny_checkpoint, "--data", str(data), "--n", "4",
+                                      "--k", "1,4", "--out", str(out), "--max-new-tokens", "8"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("pass@1", "pass@4", "cons@4", "mean_tokens", "cutoff_ratio", "by_domain"):
+        assert key in summary
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and {"problem_id", "response", "answer", "correct", "tokens", "finish_reason"} <= set(rows[0])
+
+
+def test_cli_reports_bad_input_clearly(tmp_path, recipe_file):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "domain": "math"}\n')
+    result = CliRunner().invoke(app, ["eval", "--model", str(tmp_path), "--data", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+    recipe_file.write_text(MINI.replace("n: 2", "n: -2"))
+    result = CliRunner().invoke(app, ["run", str(recipe_file), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "mini.yaml:" in result.output and "stages.3.n" in result.output
