@@ -14,13 +14,19 @@ import pytest
 
 from vibethinker.data.decontam import assert_disjoint
 from vibethinker.data.records import load_problems
-from vibethinker.data.synthetic import DIFFICULTIES, MODULES, SUBDOMAINS, make_problem
+from vibethinker.data.synthetic import DIFFICULTIES, MODULES, SUBDOMAINS, draft_problem, make_problem
 from vibethinker.data.synthetic.code_functions import TEMPLATES as CODE_TEMPLATES
 from vibethinker.data.synthetic.suite import SuiteConfig, SuiteError, generate_suite, write_suite
 from vibethinker.verify import score
 
 MATH = [name for name in SUBDOMAINS if MODULES[name].DOMAIN == "math"]
 PER_CELL = 40
+STEP = re.compile(r"(?<![\w(])(-?\d+) (\+|-|\*|//|/|mod) (-?\d+) = (-?\d+)(?![\w(])")  # ``a op b = c``
+LIMIT = 99  # the largest |number| in a math trace
+COUNTING_EXCEPTIONS: dict[str, int] = {}  # counting template -> larger bound; none is needed (see counting.py)
+QUESTION_MAX = {"arithmetic": 9, "linear_equations": 30, "number_theory": 60, "counting": 60}
+OPS_CHECK = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a // b,
+             "//": lambda a, b: a // b, "mod": lambda a, b: a % b}
 
 
 def _think(trace: str) -> str:
@@ -29,6 +35,15 @@ def _think(trace: str) -> str:
 
 def _numbers(trace: str) -> list[int]:
     return [int(x) for x in re.findall(r"-?\d+", _think(trace))]
+
+
+def _steps(trace: str) -> list[tuple[int, str, int, int]]:
+    return [(int(a), op, int(b), int(c)) for a, op, b, c in STEP.findall(_think(trace))]
+
+
+def _easy_product(a: int, b: int) -> bool:
+    low, high = sorted((abs(a), abs(b)))
+    return low <= 9 and (high <= 9 or low <= 5)
 
 
 def _sample(subdomain: str, difficulty: int, count: int = PER_CELL, seed: int = 0):
@@ -57,6 +72,45 @@ def test_math_traces_verify_and_end_in_the_answer(subdomain, difficulty):
             assert trace.endswith(f"The answer is \\boxed{{{problem.answer}}}.")
             assert score(problem, trace).correct, trace
             assert len(_think(trace)) <= 300, "traces must stay short enough for a tiny model"
+
+
+@pytest.mark.parametrize("subdomain", MATH)
+@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+def test_math_steps_stay_on_a_small_fact_table(subdomain, difficulty):
+    seen = 0
+    for problem in _sample(subdomain, difficulty):
+        template = problem.meta["template"]
+        limit = COUNTING_EXCEPTIONS.get(template, LIMIT) if subdomain == "counting" else LIMIT
+        assert max(abs(n) for n in map(int, re.findall(r"\d+", problem.problem))) <= QUESTION_MAX[subdomain]
+        for trace in problem.traces:
+            assert all(abs(n) <= limit for n in _numbers(trace)), trace
+            for a, op, b, c in _steps(trace):
+                seen += 1
+                assert OPS_CHECK[op](a, b) == c, (a, op, b, c)
+                assert max(abs(a), abs(b), abs(c)) <= limit, (a, op, b, c)
+                if op == "*":
+                    assert _easy_product(a, b), f"{a} * {b} is off the small table"
+                elif op in ("/", "//"):
+                    assert 2 <= abs(b) <= (5 if op == "//" else 9), (a, op, b, c)
+                elif op == "mod":
+                    if template == "gcd":  # Euclid: inputs at most 60, so its remainders stay small
+                        assert 2 <= b < a <= 60, (a, op, b, c)
+                    else:
+                        assert 3 <= b <= 9, (a, op, b, c)
+        if template == "remainder":
+            expression, modulus = re.fullmatch(r"Find the remainder when (.+) is divided by (\d+)\.",
+                                               problem.problem).groups()
+            assert 3 <= int(modulus) <= 9 and max(map(int, re.findall(r"\d+", expression))) <= 30
+    assert seen >= 2 * PER_CELL, "the step pattern must see the trace lines"
+
+
+@pytest.mark.parametrize("subdomain", MATH)
+def test_small_numbers_still_leave_many_distinct_problems(subdomain):
+    for difficulty in DIFFICULTIES:
+        rng = random.Random(f"keys/{subdomain}/{difficulty}")
+        drafts = [draft_problem(subdomain, difficulty, rng) for _ in range(600)]
+        assert len({d.key for d in drafts}) >= 100, (subdomain, difficulty)
+        assert len({d.question for d in drafts}) >= 200, (subdomain, difficulty)
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -91,6 +145,9 @@ def test_difficulty_means_more_steps(subdomain):
              for d in DIFFICULTIES]
     assert all(later >= earlier for earlier, later in zip(steps, steps[1:])), steps
     assert steps[-1] >= steps[0] + 2, steps
+    lines = [statistics.mean(_think(t).count("\n") - 1 for p in _sample(subdomain, d) for t in p.traces)
+             for d in (1, 5)]  # work lines after the plan line
+    assert lines[0] <= 5 and 6 <= lines[1] <= 10, lines
 
 
 def test_generators_use_their_own_rng_only():
@@ -119,6 +176,20 @@ def test_default_suite_is_fast_disjoint_and_balanced(default_suite):
     assert len(train_texts) == len(set(train_texts))
     dropped = sum(suite.stats["dropped"]["decontam"].values())
     assert dropped < 0.05 * suite.stats["candidates"]["train"], "templated texts must carry their numbers densely"
+
+
+@pytest.mark.parametrize("seed, train, probe, test", [(0, 750, 20, 40), (1, 1000, 20, 50), (2, 750, 20, 40)])
+def test_recipe_sizes_generate_clean_balanced_splits(seed, train, probe, test):
+    suite = generate_suite(SuiteConfig.uniform(seed, train=train, probe=probe, test=test))
+    names = len(SUBDOMAINS)
+    assert {k: len(v) for k, v in suite.splits.items()} == {"test": test * names, "probe": probe * names,
+                                                           "train": train * names}
+    for split in ("test", "probe"):
+        cells = Counter((p.subdomain, p.difficulty) for p in suite.splits[split])
+        assert len(cells) == names * len(DIFFICULTIES) and len(set(cells.values())) == 1, cells
+    held = [p.meta["key"] for split in ("test", "probe") for p in suite.splits[split]]
+    assert len(held) == len(set(held))
+    assert not set(held) & {p.meta["key"] for p in suite.splits["train"]}
 
 
 def test_same_seed_same_suite_and_different_seed_differs():

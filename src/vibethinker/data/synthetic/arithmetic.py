@@ -4,32 +4,35 @@ Two solution paths that differ in the order of work, not in wording:
 - ``brackets_first``: the order of operations: the bracket, then every product, then add and subtract left to right;
 - ``expand``: the distributive law first (``a * b`` and ``a * c`` with the signs carried into the sum), so the bracket
   value never appears and the running total passes through different numbers.
-Difficulty adds terms (d1: the bracket alone; d5: bracket, two products and a number) and widens the operand range.
+Difficulty adds terms (d1: the bracket alone, 2-3 steps; d5: bracket, two products and a number, 7-8 steps); the
+numbers stay small at every level: single-digit operands (the bracket's ``b`` 2..9, ``c`` 1..9, products 2..9 times
+2..9, a lone number 1..9), a bracket worth more than 9 only times 2..5, and every step value within [-99, 99].
 """
 
 from __future__ import annotations
 
 import random
 
-from vibethinker.data.synthetic.common import Draft, Rejected, Steps, bounded, draw, math_trace
+from vibethinker.data.synthetic.common import LIMIT, Draft, Rejected, Steps, bounded, draw, math_trace
 
 SUBDOMAIN = "arithmetic"
 DOMAIN = "math"
 EXTRA_TERMS = {1: [], 2: ["num"], 3: ["prod"], 4: ["prod", "num"], 5: ["prod", "prod", "num"]}
-LIMIT = 200
+NUM_MAX = 9  # every number in the question is a single digit
 
 
-def _term(rng: random.Random, kind: str, difficulty: int) -> tuple:
-    top = 11 + 2 * difficulty  # operand ceiling grows with difficulty
+def _term(rng: random.Random, kind: str) -> tuple:
     if kind == "bracket":
-        a, b, c = rng.randint(2, 4 + difficulty), rng.randint(2, top), rng.randint(1, top)
+        a, b, c = rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 9)
         op = rng.choice("+-")
         if op == "-" and b <= c:
-            b, c = c + 1, b
+            if b == c:
+                raise Rejected("empty bracket")
+            b, c = c, b
         return ("bracket", a, b, op, c)
     if kind == "prod":
-        return ("prod", rng.randint(2, 9), rng.randint(2, top))
-    return ("num", rng.randint(1, top + 5))
+        return ("prod", rng.randint(2, 9), rng.randint(2, 9))
+    return ("num", rng.randint(1, NUM_MAX))
 
 
 def _render(term: tuple) -> str:
@@ -78,7 +81,7 @@ def _expand(terms: list[tuple], signs: list[str]) -> tuple[Steps, int]:
 
 
 def _build(rng: random.Random, difficulty: int) -> Draft:
-    terms = [_term(rng, kind, difficulty) for kind in ["bracket"] + EXTRA_TERMS[difficulty]]
+    terms = [_term(rng, kind) for kind in ["bracket"] + EXTRA_TERMS[difficulty]]
     rng.shuffle(terms)
     signs = ["+"] + [rng.choice("+-") for _ in terms[1:]]
     expression = _render(terms[0]) + "".join(f" {s} {_render(t)}" for s, t in zip(signs[1:], terms[1:]))

@@ -6,17 +6,20 @@ Two solution paths that pass through different numbers:
 Both first expand brackets the same way. Difficulty adds structure: d1 ``ax + b = cx + d`` with x > 0; d2 signed
 constants and negative x; d3 a bracket on the left; d4 a bracket plus a constant; d5 brackets on both sides.
 Coefficients are at least 2 and ``|A - C| >= 2`` so every trace has the same shape (no ``1x``, no skipped division).
+Numbers stay small at every level: coefficients 2..9, x in 1..9 (d1) or -9..9, bracket constants -9..9 (so every
+expansion is a single-digit product), written constants at most 12 (the solved-for one at most ``GAP_MAX``), and every
+number in the trace within [-99, 99].
 """
 
 from __future__ import annotations
 
 import random
 
-from vibethinker.data.synthetic.common import Draft, Rejected, Steps, bounded, draw, math_trace
+from vibethinker.data.synthetic.common import LIMIT, Draft, Rejected, Steps, bounded, draw, math_trace, small
 
 SUBDOMAIN = "linear_equations"
 DOMAIN = "math"
-LIMIT = 120
+GAP_MAX = 30  # the constant fixed by the solution (copied from the question into a step) stays small
 
 
 def _signed(value: int) -> str:
@@ -24,8 +27,13 @@ def _signed(value: int) -> str:
     return f" + {value}" if value >= 0 else f" - {-value}"
 
 
+def _top(difficulty: int) -> int:
+    """The largest written constant: 8, 10, then 12."""
+    return min(12, 6 + 2 * difficulty)
+
+
 def _side(rng: random.Random, coef: int, bracket: bool, extra: bool, difficulty: int) -> dict:
-    top = 6 + 2 * difficulty
+    top = _top(difficulty)
     side = {"coef": coef, "bracket": None, "extra": None}
     if bracket:
         side["bracket"] = rng.choice([1, -1]) * rng.randint(1, 9)
@@ -65,6 +73,7 @@ def _collect(plan: str, left: dict, right: dict, consts: tuple[int, int], x: int
     if right["bracket"] is not None:
         D = _expand(steps, right)
     A, C = left["coef"], right["coef"]
+    small(B, D)
     if left["bracket"] is not None or right["bracket"] is not None:
         steps.say(f"{A}x{_signed(B)} = {C}x{_signed(D)}.")
     if to_left:
@@ -90,8 +99,8 @@ def _build(rng: random.Random, difficulty: int) -> Draft:
     x = rng.randint(1, 9) if difficulty == 1 else rng.choice([1, -1]) * rng.randint(1, 9)
     left = _side(rng, a, bracket=difficulty >= 3, extra=difficulty >= 4, difficulty=difficulty)
     right = _side(rng, c, bracket=difficulty == 5, extra=difficulty == 5, difficulty=difficulty)
-    lo = 1 if difficulty == 1 else -(6 + 2 * difficulty)
-    b = rng.randint(lo, 6 + 2 * difficulty) if left["bracket"] is None else None
+    lo = 1 if difficulty == 1 else -_top(difficulty)
+    b = rng.randint(lo, _top(difficulty)) if left["bracket"] is None else None
     left_const = b if b is not None else a * left["bracket"] + (left["extra"] or 0)
     right_x_part = c * x + (c * right["bracket"] if right["bracket"] is not None else 0)
     gap = a * x + left_const - right_x_part  # what the right side's last constant must be
@@ -102,7 +111,7 @@ def _build(rng: random.Random, difficulty: int) -> Draft:
         d = None
     else:
         d = gap
-    if left_const == 0 or d == 0 or (difficulty == 1 and d <= 0) or abs(gap) > 60:
+    if left_const == 0 or d == 0 or (difficulty == 1 and d <= 0) or abs(gap) > GAP_MAX:
         raise Rejected("degenerate or large constant")
     question = f"Solve {_text(left, b)} = {_text(right, d)} for x."
     consts = (b if b is not None else 0, d if d is not None else 0)
