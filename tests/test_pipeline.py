@@ -72,10 +72,11 @@ def test_miniature_recipe_end_to_end(tmp_path, recipe_file):
     rerun = runner.invoke(app, ["run", str(recipe_file), "--out", str(out)])
     assert rerun.exit_code == 0 and rerun.output.count("skipped") == 4
 
-    # a changed stage runs again, and so does everything after it
-    recipe_file.write_text(MINI.replace("max_new_tokens: 24", "max_new_tokens: 16"))
+    # a changed stage runs again from scratch (no stale checkpoints), and so does everything after it
+    recipe_file.write_text(MINI.replace("learning_rate: 0.003", "learning_rate: 0.002"))
     changed = runner.invoke(app, ["run", str(recipe_file), "--out", str(out)])
-    assert changed.exit_code == 0 and changed.output.count("skipped") == 3
+    assert changed.exit_code == 0 and changed.output.count("skipped") == 2, changed.output
+    assert "resuming" not in changed.output
 
     # one stage alone, its model given as a path
     alone = runner.invoke(app, ["run", str(recipe_file), "--out", str(out), "--stage", "eval_sft",

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from vibethinker.model import load_model, load_tokenizer
 from vibethinker.sft import SFTConfig, train_sft
-from vibethinker.sft.packing import IGNORE_INDEX, collate_rows, epoch_micro_batches, pack_rows, tokenize_problems
+from vibethinker.sft.packing import IGNORE_INDEX, collate_rows, epoch_steps, pack_rows, tokenize_problems
 from vibethinker.sft.schedule import warmup_cosine_lr
 from vibethinker.sft.trainer import micro_batch_loss
 
@@ -64,12 +64,22 @@ def test_unpacked_rows_are_right_padded_and_unmasked(tiny_checkpoint, addition_p
 @pytest.mark.parametrize("packing", [True, False])
 def test_each_epoch_visits_every_sample_once(tiny_checkpoint, addition_problems, packing):
     samples = tokenize_problems(load_tokenizer(tiny_checkpoint), addition_problems)
-    batches = epoch_micro_batches(samples, 256, packing, 3, seed=1, epoch=0)
-    visited = sorted(i for batch in batches for row in batch for i in row)
+    steps = epoch_steps(samples, 256, packing, 3, 2, seed=1, epoch=0)
+    visited = sorted(i for step in steps for batch in step for row in batch for i in row)
     assert visited == list(range(len(samples)))
-    assert all(len(batch) <= 3 for batch in batches)
-    assert batches != epoch_micro_batches(samples, 256, packing, 3, seed=1, epoch=1)  # reshuffled per epoch
-    assert batches == epoch_micro_batches(samples, 256, packing, 3, seed=1, epoch=0)
+    assert all(len(step) <= 2 and all(len(batch) <= 3 for batch in step) for step in steps)
+    assert steps != epoch_steps(samples, 256, packing, 3, 2, seed=1, epoch=1)  # reshuffled per epoch
+    assert steps == epoch_steps(samples, 256, packing, 3, 2, seed=1, epoch=0)
+
+
+def test_unpacked_steps_draw_iid_global_batches_sorted_inside(tiny_checkpoint, addition_problems):
+    samples = tokenize_problems(load_tokenizer(tiny_checkpoint), addition_problems)
+    lengths = [len(s.input_ids) for s in samples]
+    steps = epoch_steps(samples, 256, False, 4, 3, seed=0, epoch=0)
+    assert all(sum(len(batch) for batch in step) == 12 for step in steps[:-1])
+    for step in steps:
+        flat = [lengths[row[0]] for batch in step for row in batch]
+        assert flat == sorted(flat)  # micro-batches of similar length within the step
 
 
 def test_pack_rows_respects_length_and_order():
@@ -151,3 +161,9 @@ def test_sft_lowers_the_loss(tmp_path, tiny_checkpoint, addition_problems):
 def test_no_usable_samples_is_a_clear_error(tmp_path, tiny_checkpoint, addition_problems):
     with pytest.raises(ValueError, match="seq_len=16"):
         train_sft(tiny_checkpoint, addition_problems, _config(seq_len=16), tmp_path / "run")
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, tiny_checkpoint, addition_problems):
+    train_sft(tiny_checkpoint, addition_problems, _config(), tmp_path / "run", stop_after_steps=2)
+    with pytest.raises(ValueError, match="other settings \\(learning_rate\\)"):
+        train_sft(tiny_checkpoint, addition_problems, _config(learning_rate=1e-3), tmp_path / "run")

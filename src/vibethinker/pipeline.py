@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,8 +99,10 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, only: str | None = None,
             continue
         previous = manifest.data["stages"].get(stage.name, {})
         upstream_changed = True  # whatever runs now may change the inputs of the stages after it
-        console.print(f"[bold cyan]stage {stage.name}[/bold cyan] ({stage.kind})"
-                      + (" - resuming" if previous.get("status") == "running" else ""))
+        resuming = previous.get("status") == "running" and previous.get("fingerprint") == fingerprint
+        if previous and not resuming:
+            clear_stage_dir(run_dir / stage.name)  # stale outputs (and checkpoints) of other settings
+        console.print(f"[bold cyan]stage {stage.name}[/bold cyan] ({stage.kind})" + (" - resuming" if resuming else ""))
         manifest.mark(stage.name, status="running", kind=stage.kind, fingerprint=fingerprint,
                       started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         ctx = StageContext(recipe, run_dir, run_dir / stage.name, dict(inputs or {}))
@@ -108,6 +112,14 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, only: str | None = None,
         manifest.mark(stage.name, status="done", seconds=round(time.time() - started, 1), summary=summary,
                       finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return manifest
+
+
+def clear_stage_dir(path: Path) -> None:
+    """Remove a stage folder: renamed aside first, so a crash never leaves a half-deleted folder in place."""
+    if path.exists():
+        trash = path.with_name(f".{path.name}.stale-{os.getpid()}")
+        os.replace(path, trash)
+        shutil.rmtree(trash)
 
 
 def require_exists(path: Path, what: str, stage: StageBase) -> Path:

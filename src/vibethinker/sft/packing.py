@@ -76,30 +76,37 @@ def pack_rows(lengths: list[int], order: list[int], seq_len: int, packing: bool 
     return rows
 
 
-def epoch_micro_batches(samples: list[TokenizedSample], seq_len: int, packing: bool, rows_per_micro_batch: int,
-                        seed: int, epoch: int) -> list[list[list[int]]]:
-    """One epoch's micro-batches (each a list of rows of sample indices), fixed by ``seed`` and ``epoch``.
+Row = list[int]  # sample indices packed into one row
+MicroBatch = list[Row]
+Step = list[MicroBatch]  # the micro-batches of one optimiser step
+
+
+def epoch_steps(samples: list[TokenizedSample], seq_len: int, packing: bool, rows_per_micro_batch: int,
+                grad_accum_steps: int, seed: int, epoch: int) -> list[Step]:
+    """One epoch as optimiser steps, each a list of micro-batches of rows of sample indices; fixed by seed and epoch.
 
     Packed: shuffle, next-fit into ``seq_len`` rows, ``rows_per_micro_batch`` rows per micro-batch.
-    Unpacked: one sample per row, grouped by similar length (sorted within shuffled windows of 64 micro-batches,
-    then the micro-batches shuffled) so right padding stays small. Unpacked rows need no attention mask at all
-    (padding sits after the sample, which causal attention never looks ahead to), which on CPU runs the fused
-    causal kernel, about 1.8x faster than the block-diagonal mask that packing needs.
+    Unpacked: one sample per row. Each step takes a random global batch of ``rows_per_micro_batch *
+    grad_accum_steps`` samples and splits it, sorted by length, into micro-batches, so right padding stays small
+    while the optimiser still sees an i.i.d. batch (grouping by length across steps would give single-domain
+    steps, since length correlates with domain, and training degrades badly). Unpacked rows need no attention mask
+    (padding sits after the sample, and causal attention never looks ahead), which on CPU runs the fused causal
+    kernel, about 1.8x faster than the block-diagonal mask that packing needs.
     """
-    rng = random.Random(f"{seed}-{epoch}")
     order = list(range(len(samples)))
-    rng.shuffle(order)
+    random.Random(f"{seed}-{epoch}").shuffle(order)
     lengths = [len(s.input_ids) for s in samples]
     if packing:
         rows = pack_rows(lengths, order, seq_len, packing=True)
-        return [rows[i:i + rows_per_micro_batch] for i in range(0, len(rows), rows_per_micro_batch)]
-    window = rows_per_micro_batch * 64
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
-        batches += [[[i] for i in chunk[j:j + rows_per_micro_batch]] for j in range(0, len(chunk), rows_per_micro_batch)]
-    rng.shuffle(batches)
-    return batches
+        micro = [rows[i:i + rows_per_micro_batch] for i in range(0, len(rows), rows_per_micro_batch)]
+        return [micro[i:i + grad_accum_steps] for i in range(0, len(micro), grad_accum_steps)]
+    global_batch = rows_per_micro_batch * grad_accum_steps
+    steps = []
+    for start in range(0, len(order), global_batch):
+        chunk = sorted(order[start:start + global_batch], key=lambda i: lengths[i])
+        steps.append([[[i] for i in chunk[j:j + rows_per_micro_batch]]
+                      for j in range(0, len(chunk), rows_per_micro_batch)])
+    return steps
 
 
 def collate_rows(samples: list[TokenizedSample], rows: list[list[int]], seq_len: int | None, pad_id: int

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from vibethinker.data.records import Problem
 from vibethinker.model.checkpoint import default_device, load_model, load_tokenizer, save_pretrained_atomic
 from vibethinker.sft.config import SFTConfig
-from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, collate_rows, epoch_micro_batches, tokenize_problems
+from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, Step, collate_rows, epoch_steps, tokenize_problems
 from vibethinker.sft.schedule import warmup_cosine_lr
 from vibethinker.utils.files import write_json_atomic
 from vibethinker.utils.progress import progress_bar
@@ -30,16 +30,17 @@ from vibethinker.utils.rng import restore_rng_state, rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog
 
 STATE_FILE = "trainer_state.pt"
+RESUMABLE_CHANGES = {"save_every", "log_every", "device"}  # settings that may differ when a run is resumed
 
 
-def plan_micro_batches(epoch_fn, n_epochs: float) -> list[list[list[int]]]:
-    """The whole run's micro-batches, epoch by epoch; a fractional last epoch is cut short."""
+def plan_steps(epoch_fn, n_epochs: float) -> list[Step]:
+    """The whole run's optimiser steps, epoch by epoch; a fractional last epoch is cut short."""
     plan = []
     for epoch in range(math.ceil(n_epochs)):
-        batches = epoch_fn(epoch)
+        steps = epoch_fn(epoch)
         if epoch + 1 > n_epochs:
-            batches = batches[: max(1, round(len(batches) * (n_epochs - epoch)))]
-        plan.extend(batches)
+            steps = steps[: max(1, round(len(steps) * (n_epochs - epoch)))]
+        plan.extend(steps)
     return plan
 
 
@@ -86,19 +87,19 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     if not samples:
         raise ValueError(f"no SFT samples: {len(problems)} problems gave {len(too_long)} traces, all longer than "
                          f"seq_len={config.seq_len} (or the problems carry no 'traces')")
-    def epoch_fn(epoch: int) -> list[list[list[int]]]:
-        return epoch_micro_batches(samples, config.seq_len, config.packing, config.rows_per_micro_batch,
-                                   config.seed, epoch)
+    def epoch_fn(epoch: int) -> list[Step]:
+        return epoch_steps(samples, config.seq_len, config.packing, config.rows_per_micro_batch,
+                           config.grad_accum_steps, config.seed, epoch)
 
     epochs = config.epochs
-    plan = plan_micro_batches(epoch_fn, epochs)
-    total_steps = math.ceil(len(plan) / config.grad_accum_steps)
+    plan = plan_steps(epoch_fn, epochs)
     if config.max_steps is not None:
-        while len(plan) < config.max_steps * config.grad_accum_steps:  # more epochs until max_steps is covered
+        while len(plan) < config.max_steps:  # more epochs until max_steps is covered
             epochs += 1
-            plan = plan_micro_batches(epoch_fn, epochs)
-        total_steps = config.max_steps
-    micro_batches_per_epoch = len(plan) / epochs
+            plan = plan_steps(epoch_fn, epochs)
+        plan = plan[:config.max_steps]
+    total_steps = len(plan)
+    steps_per_epoch = len(epoch_fn(0))
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
                                   weight_decay=config.weight_decay)
@@ -107,6 +108,12 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     step = 0
     if resume_from is not None:
         state = torch.load(resume_from / STATE_FILE, weights_only=False)
+        saved = {k: v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CHANGES}
+        current = {k: v for k, v in config.model_dump(mode="json").items() if k not in RESUMABLE_CHANGES}
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise ValueError(f"{resume_from}: checkpoint of a run with other settings ({', '.join(changed)}); "
+                             f"resume with the same settings or use a fresh output folder")
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
         restore_rng_state(state["rng"])
@@ -121,7 +128,7 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
             if stop_after_steps is not None and step >= stop_after_steps:
                 break
             t0 = time.time()
-            chunk = plan[step * config.grad_accum_steps:(step + 1) * config.grad_accum_steps]
+            chunk = plan[step]
             width = config.seq_len if config.packing else None
             batches = [collate_rows(samples, rows, width, pad_id) for rows in chunk]
             normaliser = max(1, sum(b.n_target_tokens for b in batches))
@@ -142,17 +149,17 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
                 real_tokens = sum(len(samples[i].input_ids) for rows in chunk for row in rows for i in row)
                 log.log(step, {
                     "loss": last_loss, "lr": lr, "grad_norm": float(grad_norm),
-                    "epoch": step * config.grad_accum_steps / micro_batches_per_epoch,
+                    "epoch": step / steps_per_epoch,
                     "target_tokens": normaliser,
                     "tokens_per_s": real_tokens / max(elapsed, 1e-9),
                     "padding_share": 1 - real_tokens / sum(b.input_ids.numel() for b in batches),
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
-                save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir)
+                save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir, config)
             bar.update(task, completed=step, info=f"loss {last_loss:.3f}")
     log.close()
     if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
-        save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir)
+        save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir, config)
         return {"finished": False, "step": step}
     save_pretrained_atomic(model, tokenizer, out_dir / "model")
     summary = {
@@ -165,11 +172,11 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     return summary
 
 
-def save_checkpoint(model, tokenizer, optimizer, schedule, step: int, out_dir: Path) -> Path:
+def save_checkpoint(model, tokenizer, optimizer, schedule, step: int, out_dir: Path, config: SFTConfig) -> Path:
     """Write ``checkpoints/step-N`` atomically; older checkpoints keep their weights but drop optimiser state."""
     state = io.BytesIO()
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "rng": rng_state(),
-                "step": step}, state)
+                "step": step, "config": config.model_dump(mode="json")}, state)
     path = save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{step:06d}",
                                   extra_files={STATE_FILE: state.getvalue()})
     for older in (out_dir / "checkpoints").glob("step-*"):
