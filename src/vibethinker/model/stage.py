@@ -14,7 +14,9 @@ from vibethinker.recipe import InitModelStage
 def run_init_model_stage(stage: InitModelStage, ctx: StageContext) -> dict:
     source = require_exists(ctx.resolve("tokenizer_data", stage.tokenizer_data), "tokenizer data", stage)
     problems = load_problems(source)
-    texts = [user_message(p) for p in problems] + [trace for p in problems for trace in p.traces]
+    # Role names as the chat template writes them, so "assistant" becomes one token rather than seven.
+    texts = [f"user\n{user_message(p)}" for p in problems]
+    texts += [f"assistant\n{trace}" for p in problems for trace in p.traces]
     tokenizer = train_tokenizer(texts, vocab_size=stage.vocab_size)
     model = build_tiny_model(tokenizer, stage.architecture, seed=ctx.recipe.seed)
     save_pretrained_atomic(model, tokenizer, ctx.stage_dir / "model")
