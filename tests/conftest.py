@@ -34,16 +34,21 @@ def addition_problems() -> list[Problem]:
     return make_addition_problems()
 
 
+def build_tiny_checkpoint(path, texts: list[str], vocab_size: int = 320, initializer_range: float = 0.02):
+    """Train a tokenizer on ``texts``, build a 2-layer random Qwen2 for it, save both to ``path``."""
+    from vibethinker.model import TinyModelConfig, build_tiny_model, save_pretrained_atomic, train_tokenizer
+
+    tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
+    model = build_tiny_model(tokenizer, TinyModelConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                                        num_attention_heads=4, num_key_value_heads=2,
+                                                        initializer_range=initializer_range))
+    return save_pretrained_atomic(model, tokenizer, path)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, addition_problems) -> str:
     """A saved random tiny Qwen2 checkpoint with a tokenizer trained on the addition problems."""
-    from vibethinker.model import TinyModelConfig, build_tiny_model, save_pretrained_atomic, train_tokenizer
     from vibethinker.prompts import user_message
 
     texts = [user_message(p) for p in addition_problems] + [t for p in addition_problems for t in p.traces]
-    tokenizer = train_tokenizer(texts, vocab_size=320)
-    model = build_tiny_model(tokenizer, TinyModelConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                                        num_attention_heads=4, num_key_value_heads=2))
-    path = tmp_path_factory.mktemp("tiny") / "model"
-    save_pretrained_atomic(model, tokenizer, path)
-    return str(path)
+    return str(build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts))

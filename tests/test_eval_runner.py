@@ -10,9 +10,10 @@ from rich.console import Console
 from vibethinker.data.records import Problem
 from vibethinker.eval import SAMPLE_KEYS, EvalConfig, evaluate, format_summary_table
 from vibethinker.generate import Completion, SamplingParams
-from vibethinker.model import TinyModelConfig, build_tiny_model, load_tokenizer, save_pretrained_atomic, \
-    train_tokenizer
+from vibethinker.model import load_tokenizer
 from vibethinker.prompts import render_prompt
+
+from conftest import build_tiny_checkpoint
 
 ADD_OK = "<think>add them</think>\n```python\ndef add(a, b):\n    return a + b\n```"
 ADD_BAD = "<think>subtract?</think>\n```python\ndef add(a, b):\n    return a - b\n```"
@@ -34,10 +35,7 @@ def _problems() -> list[Problem]:
 def tiny_path(tmp_path_factory):
     texts = [f"What is {i} plus {i * 7 % 13}? The answer is \\boxed{{{i + i * 7 % 13}}}. def add(a, b): return a + b"
              for i in range(300)]
-    tokenizer = train_tokenizer(texts, vocab_size=300)
-    model = build_tiny_model(tokenizer, TinyModelConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                                        num_attention_heads=4, num_key_value_heads=2))
-    return save_pretrained_atomic(model, tokenizer, tmp_path_factory.mktemp("tiny") / "model")
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=300)
 
 
 def _rows(out_dir):

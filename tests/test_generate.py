@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import build_tiny_checkpoint
 from vibethinker.generate import BACKENDS, Completion, Generator, HFGenerator, SamplingParams, make_generator
-from vibethinker.model import TinyModelConfig, build_tiny_model, load_model, load_tokenizer, save_pretrained_atomic, \
-    train_tokenizer
+from vibethinker.model import TinyModelConfig, build_tiny_model, load_model, load_tokenizer
 
 QUESTIONS = ["hi", "What is 3 plus 4? Think about it carefully before answering.", "x = 2", "def f(x): return x + 1"]
 
@@ -17,12 +17,8 @@ def tiny(tmp_path_factory):
     """(model, tokenizer, path). A larger init range than the default makes greedy outputs varied, not one token."""
     texts = [f"What is {i} plus {i * 7 % 13}? The answer is {i + i * 7 % 13}. def f(x): return x + {i}"
              for i in range(300)]
-    tokenizer = train_tokenizer(texts, vocab_size=300)
-    model = build_tiny_model(tokenizer, TinyModelConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                                        num_attention_heads=4, num_key_value_heads=2,
-                                                        initializer_range=0.3))
-    path = tmp_path_factory.mktemp("tiny") / "model"
-    save_pretrained_atomic(model, tokenizer, path)
+    path = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=300,
+                                 initializer_range=0.3)
     return load_model(path, device="cpu"), load_tokenizer(path), path
 
 

@@ -6,7 +6,8 @@ import os
 
 
 def configure_torch_threads(threads: int | None = None) -> int:
-    """Use one intra-op thread per physical core we may use (oversubscription is very slow on small CPUs).
+    """One intra-op thread per core this process may run on, never more than torch's own default (the physical
+    core count): hyper-threads and oversubscription make small-matrix training much slower on small CPUs.
 
     ``OMP_NUM_THREADS`` wins when set, so tests and users keep control.
     """
@@ -15,7 +16,7 @@ def configure_torch_threads(threads: int | None = None) -> int:
     if threads is None:
         env = os.environ.get("OMP_NUM_THREADS")
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = int(env) if env and env.isdigit() else max(1, available)
+        threads = int(env) if env and env.isdigit() else max(1, min(available, torch.get_num_threads()))
     torch.set_num_threads(threads)
     return threads
 
