@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import datetime, timezone
@@ -31,10 +32,11 @@ def eval_comparison(evals: dict[str, dict]) -> list[str]:
     lines = ["## Held-out accuracy (pass@1 = avg@n)", ""]
     rows = [["overall", *[evals[n].get("pass@1") for n in names]]]
     for key, label in BREAKDOWNS:
-        groups = sorted({g for n in names for g in evals[n].get(key, {})}, key=lambda g: (len(str(g)), str(g)))
+        groups = sorted({g for n in names for g in evals[n].get(key, {})})
         rows += [[f"{label} {g}", *[evals[n].get(key, {}).get(g, {}).get("pass@1") for n in names]] for g in groups]
     lines += _table(["", *names], rows)
-    metric_keys = [k for k in evals[names[0]] if k.startswith(("pass@", "cons@")) and not k.endswith("_ci")]
+    metric_keys = sorted({k for n in names for k in evals[n] if k.startswith(("pass@", "cons@")) and not k.endswith("_ci")},
+                         key=lambda k: (k.split("@")[0], int(k.split("@")[1])))
     metric_keys += ["mean_tokens", "cutoff_ratio", "n_problems", "n_samples"]
     lines += ["## All metrics", ""]
     lines += _table(["metric", *names], [[k, *[evals[n].get(k) for n in names]] for k in metric_keys])
@@ -76,7 +78,7 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
              f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {platform.machine()} "
              f"({os.cpu_count()} CPUs), folder `{run_dir}`.", "", "## Stages", ""]
     lines += _table(["stage", "kind", "status", "seconds", "notes"], [
-        [n, e.get("kind"), e.get("status"), e.get("seconds"), _stage_note(e)] for n, e in stages.items()])
+        [n, e.get("kind"), e.get("status"), f"{e.get('seconds', 0):.1f}", _stage_note(e)] for n, e in stages.items()])
     evals = {n: e["summary"] for n, e in stages.items() if e.get("kind") == "eval" and e.get("summary")}
     if evals:
         lines += eval_comparison(evals)
@@ -84,8 +86,25 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
         metrics = run_dir / name / "metrics.jsonl"
         if entry.get("kind") == "sft" and metrics.exists() and plot_training_curve(metrics, run_dir / f"{name}_loss.png"):
             lines += [f"## Training curve: {name}", "", f"![{name} loss]({name}_loss.png)", ""]
+    if evals:
+        lines += sample_responses(run_dir / list(evals)[-1] / "samples.jsonl")
     report = write_text_atomic(run_dir / "report.md", "\n".join(lines))
     return report, run_dir / "summary.json"
+
+
+def sample_responses(samples_path: Path) -> list[str]:
+    """One correct and one wrong response per domain of an eval stage, so a reader sees what the numbers mean."""
+    if not samples_path.exists():
+        return []
+    rows = [json.loads(line) for line in samples_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [f"## Sample responses ({samples_path.parent.name})", ""]
+    for domain in sorted({r["domain"] for r in rows}):
+        for verdict in (True, False):
+            match = next((r for r in rows if r["domain"] == domain and r["correct"] == verdict), None)
+            if match:
+                lines += [f"**{domain}, {'correct' if verdict else 'wrong'}** (`{match['problem_id']}`):", "",
+                          "~~~~text", match["response"].strip(), "~~~~", ""]  # responses hold ``` fences
+    return lines
 
 
 def _stage_note(entry: dict) -> str:

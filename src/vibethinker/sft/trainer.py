@@ -175,8 +175,10 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
 def save_checkpoint(model, tokenizer, optimizer, schedule, step: int, out_dir: Path, config: SFTConfig) -> Path:
     """Write ``checkpoints/step-N`` atomically; older checkpoints keep their weights but drop optimiser state."""
     state = io.BytesIO()
+    # The data plan is a pure function of (samples, config), so the step index is the data position.
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "rng": rng_state(),
-                "step": step, "config": config.model_dump(mode="json")}, state)
+                "step": step, "data_position": {"steps_consumed": step}, "config": config.model_dump(mode="json")},
+               state)
     path = save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{step:06d}",
                                   extra_files={STATE_FILE: state.getvalue()})
     for older in (out_dir / "checkpoints").glob("step-*"):
