@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vibethinker.data.records import Problem
 from vibethinker.verify.code_runner import run_assert_tests
 from vibethinker.verify.exact import answer_key, exact_equal
 from vibethinker.verify.extract import extract_boxed_answer, extract_program
-
-
-@dataclass
-class Verdict:
-    correct: bool
-    answer: str | None  # the extracted final answer (boxed text, or the program), None when missing
-    detail: str = ""
+from vibethinker.verify.types import Verdict
 
 
 def score(problem: Problem, response: str, require_think: bool = True) -> Verdict:
@@ -27,7 +19,7 @@ def score(problem: Problem, response: str, require_think: bool = True) -> Verdic
         if len(asserts) != len(problem.tests):
             raise ValueError(f"problem {problem.id}: stdin/functional tests need the code judge")
         result = run_assert_tests(program, asserts)
-        return Verdict(result.passed, program, result.verdict)
+        return Verdict(result.passed, program, result.detail, verdict=result.verdict)
     if problem.domain in ("math", "stem"):
         answer = extract_boxed_answer(response, require_think)
         if answer is None:
