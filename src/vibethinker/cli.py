@@ -102,6 +102,24 @@ def evaluate(
 
 
 @app.command()
+def verify(
+    input: Path = typer.Option(..., "--input", help="Problem records (JSONL/parquet) with an added 'response' field."),
+    out: Path = typer.Option(..., "--out", help="JSONL written with correct, reward, verdict and detail added."),
+    require_think: bool = typer.Option(True, help="Grade only the text after </think> (SPEC 2.5)."),
+) -> None:
+    """Judge responses with the domain's verifier and write the verdicts."""
+    from vibethinker.data.records import RecordError
+    from vibethinker.verify.batch import verify_file
+
+    try:
+        counts = verify_file(input, out, require_think=require_think)
+    except (RecordError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    console.print(" ".join(f"{k}={v}" for k, v in counts.items()) + f"\nwrote {out}")
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder with manifest.json.")) -> None:
     """(Re)build report.md and summary.json of a run folder."""
     from vibethinker.report import write_run_report

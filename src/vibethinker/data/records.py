@@ -138,7 +138,7 @@ def load_problems(path: str | os.PathLike) -> list[Problem]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such problem file")
-    rows = _read_rows(path)
+    rows = read_rows(path)
     problems, seen = [], {}
     for line, row in rows:
         problem = parse_problem(row, path, line)
@@ -151,7 +151,8 @@ def load_problems(path: str | os.PathLike) -> list[Problem]:
     return problems
 
 
-def _read_rows(path: Path) -> Iterable[tuple[int, Any]]:
+def read_rows(path: Path) -> Iterable[tuple[int, Any]]:
+    """(line or parquet row number, decoded row) pairs of a JSONL or parquet file, before validation."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
