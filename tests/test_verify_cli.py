@@ -43,3 +43,14 @@ def test_verify_rejects_rows_without_response(tmp_path):
     result, out = _run(tmp_path, [{**MATH, "response": "x"}, MATH])
     assert result.exit_code == 2 and "in.jsonl:2" in result.output and "'response'" in result.output
     assert not out.exists()
+
+
+def test_verify_dispatches_instruct_constraints(tmp_path):
+    row = {"id": "i1", "domain": "instruct", "subdomain": "format", "difficulty": 1, "problem": "two bullets",
+           "source": "t", "meta": {"constraints": [{"kind": "bullet_count", "n": 2}, {"kind": "letter_case",
+                                                                                      "case": "lower"}]}}
+    result, out = _run(tmp_path, [{**row, "response": "<think>ok</think>\n* one\n* two"},
+                                  {**row, "id": "i2", "response": "<think>ok</think>\n* One"}])
+    assert result.exit_code == 0, result.output
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["reward"] for r in got] == [1.0, 0.0]

@@ -6,6 +6,7 @@ from vibethinker.data.records import Problem
 from vibethinker.verify.code_runner import run_assert_tests
 from vibethinker.verify.exact import answer_key, exact_equal
 from vibethinker.verify.extract import extract_boxed_answer, extract_program
+from vibethinker.verify.instruct import verify_instruct
 from vibethinker.verify.types import Verdict
 
 
@@ -25,7 +26,13 @@ def score(problem: Problem, response: str, require_think: bool = True) -> Verdic
         if answer is None:
             return Verdict(False, None, "no boxed answer after </think>")
         return Verdict(exact_equal(answer, problem.answer), answer)
-    raise ValueError(f"problem {problem.id}: no verifier for domain {problem.domain!r} yet")
+    if problem.domain == "instruct":
+        constraints = problem.meta.get("constraints")
+        if not constraints:
+            raise ValueError(f"problem {problem.id}: an instruct problem needs meta.constraints for the rule "
+                             f"validators (rubric rewards from a judge model are a separate reward)")
+        return verify_instruct(response, constraints, require_think=require_think)
+    raise ValueError(f"problem {problem.id}: no verifier for domain {problem.domain!r}")
 
 
 def vote_key(problem: Problem, answer: str) -> str:
