@@ -29,12 +29,14 @@ def test_verify_writes_verdicts(tmp_path):
         {**MATH, "id": "m2", "response": "<think>\\boxed{2}</think> no final answer"},
         {**CODE, "response": GOOD_CODE},
         {**CODE, "id": "c2", "response": GOOD_CODE.replace("2 * x", "x + 2")},
+        {**MATH, "id": "m3", "answer": "\\frac{\\sqrt{8}}{4}", "response": "<think>x</think> \\boxed{\\dfrac{\\sqrt{2}}{2}}"},
+        {**MATH, "id": "m4", "answer": "(1, 2]", "response": "<think>x</think> \\boxed{[1, 2]}"},
     ]
     result, out = _run(tmp_path, rows)
     assert result.exit_code == 0, result.output
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["correct"] for r in got] == [True, False, True, False]
-    assert [r["reward"] for r in got] == [1.0, 0.0, 1.0, 0.0]
+    assert [r["correct"] for r in got] == [True, False, True, False, True, False]
+    assert [r["reward"] for r in got] == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
     assert got[1]["verdict"] == "no_answer" and got[3]["verdict"] == "wrong_answer"
     assert got[0]["response"] == rows[0]["response"] and "detail" in got[0]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from vibethinker.data.records import Problem
 from vibethinker.verify.code_runner import run_assert_tests
-from vibethinker.verify.exact import answer_key, exact_equal
-from vibethinker.verify.extract import extract_boxed_answer, extract_program
+from vibethinker.verify.choice import verify_choice
+from vibethinker.verify.exact import answer_key
+from vibethinker.verify.extract import extract_program
 from vibethinker.verify.instruct import verify_instruct
+from vibethinker.verify.math import verify_math
 from vibethinker.verify.types import Verdict
 
 
@@ -21,11 +23,10 @@ def score(problem: Problem, response: str, require_think: bool = True) -> Verdic
             raise ValueError(f"problem {problem.id}: stdin/functional tests need the code judge")
         result = run_assert_tests(program, asserts)
         return Verdict(result.passed, program, result.detail, verdict=result.verdict)
+    if problem.domain == "stem" and problem.choices:
+        return verify_choice(response, problem.answer, require_think=require_think, n_choices=len(problem.choices))
     if problem.domain in ("math", "stem"):
-        answer = extract_boxed_answer(response, require_think)
-        if answer is None:
-            return Verdict(False, None, "no boxed answer after </think>")
-        return Verdict(exact_equal(answer, problem.answer), answer)
+        return verify_math(response, problem.answer, require_think=require_think)
     if problem.domain == "instruct":
         constraints = problem.meta.get("constraints")
         if not constraints:
