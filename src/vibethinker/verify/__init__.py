@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from vibethinker.data.records import Problem
-from vibethinker.verify.code_runner import run_assert_tests
 from vibethinker.verify.choice import verify_choice
+from vibethinker.verify.code import verify_code
 from vibethinker.verify.exact import answer_key
-from vibethinker.verify.extract import extract_program
 from vibethinker.verify.instruct import verify_instruct
 from vibethinker.verify.math import verify_math
 from vibethinker.verify.types import Verdict
@@ -15,14 +14,7 @@ from vibethinker.verify.types import Verdict
 def score(problem: Problem, response: str, require_think: bool = True) -> Verdict:
     """Grade one response. A missing or empty answer is always wrong (SPEC 5)."""
     if problem.domain == "code":
-        program = extract_program(response, require_think)
-        if program is None:
-            return Verdict(False, None, "no code block after </think>")
-        asserts = [t.code for t in problem.tests if t.type == "assert"]
-        if len(asserts) != len(problem.tests):
-            raise ValueError(f"problem {problem.id}: stdin/functional tests need the code judge")
-        result = run_assert_tests(program, asserts)
-        return Verdict(result.passed, program, result.detail, verdict=result.verdict)
+        return verify_code(response, problem.tests, require_think=require_think)
     if problem.domain == "stem" and problem.choices:
         return verify_choice(response, problem.answer, require_think=require_think, n_choices=len(problem.choices))
     if problem.domain in ("math", "stem"):
