@@ -56,3 +56,14 @@ def test_verify_dispatches_instruct_constraints(tmp_path):
     assert result.exit_code == 0, result.output
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["reward"] for r in got] == [1.0, 0.0]
+
+
+def test_registry_dispatches_by_domain_and_accepts_custom_verifiers(monkeypatch):
+    from vibethinker.data.records import Problem
+    from vibethinker.verify import VERIFIERS, Verdict, register_verifier, score
+
+    problem = Problem(**MATH)
+    assert score(problem, "<think>x</think>\\boxed{2}").correct
+    monkeypatch.setitem(VERIFIERS, "math", VERIFIERS["math"])  # restored after the test
+    register_verifier("math", lambda p, response, require_think: Verdict(True, "always", verdict="custom"))
+    assert score(problem, "nothing").verdict == "custom"
