@@ -1,8 +1,7 @@
-"""Exact answer comparison for answers that are integers, fractions, decimals or plain strings.
+"""Exact numbers in answers: parsing integers, fractions and decimals as rationals, and voting keys.
 
-This is the checker of the embedded synthetic suite, whose gold answers are exact numbers. Numbers compare as
-exact rationals (``6/4 == 3/2 == 1.5``); anything else compares as text with white space and a surrounding
-``$...$`` removed. LaTeX equivalence for real benchmark answers is the math verifier's job.
+``as_number`` lets the math verifier decide plain numbers (``6/4 == 3/2 == 1.5``) without a worker process;
+``answer_key`` gives equal answers the same key for majority voting (cons@n).
 """
 
 from __future__ import annotations
@@ -31,14 +30,6 @@ def as_number(text: str) -> Fraction | None:
 
 def normalise_text(text: str) -> str:
     return re.sub(r"\s+", "", text.strip().strip("$"))
-
-
-def exact_equal(predicted: str, gold: str) -> bool:
-    """True when both parse to the same rational number, or, failing that, are the same text."""
-    pred_num, gold_num = as_number(predicted), as_number(gold)
-    if pred_num is not None and gold_num is not None:
-        return pred_num == gold_num
-    return normalise_text(predicted) == normalise_text(gold) != ""
 
 
 def answer_key(text: str) -> str:
