@@ -9,8 +9,9 @@ plus the ``correct_solution`` and ``wrong_solution`` of lcb_v1_sandboxfusion.jso
   harness to a temp file and ``subprocess.run([sys.executable, file], input=..., timeout=...)``; the parent compares
   the output with the LiveCodeBench rules; a program's tests run in order and stop at the first failure (as
   LiveCodeBench does). No isolation beyond a separate process. Programs are judged on a thread pool of 2.
-* Ours: ``judge_program`` (namespaces, throw-away uid, rlimits, one sandboxed child per program) on a thread pool
-  of 2.
+* Ours: ``judge_program`` (namespaces, throw-away uid, rlimits, one sandboxed child per program, forked by the
+  sandbox zygote that has the header modules imported; ``VT_SANDBOX_ZYGOTE=0`` measures the launcher path) on a
+  thread pool of 2.
 
 Both must agree on every verdict (pass/fail and first failing test); the script exits non-zero otherwise.
 Then math checks/s: ``verify_math_many`` and ``MathChecker.check_many`` over the 590 benchmark golds (gold vs

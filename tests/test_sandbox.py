@@ -152,3 +152,37 @@ def test_isolation_report():
         result = run_python("import os\nprint(os.getuid(), os.getpid())")
         uid, pid = map(int, result.stdout.split())
         assert uid != 0 and pid == 1
+
+
+@pytest.mark.skipif(not STRONG, reason="the zygote fast path needs root and namespaces")
+def test_zygote_runs_jobs_without_shared_state(monkeypatch):
+    from vibethinker.verify.code import zygote
+
+    monkeypatch.setenv("VT_SANDBOX_ZYGOTE", "1")
+
+    probe = "import sys\nprint('statistics' in sys.modules)"  # preloaded by the zygote, never by a fresh interpreter
+    first = run_python(probe)
+    assert first.zygote and first.stdout.strip() == "True", first
+    marker = f"/tmp/vt-zygote-{uuid.uuid4().hex}"
+    leak = ("import builtins, json, os, random, sys\nbuiltins.VT_LEAK = 1\njson.dumps = None\nsys.VT_LEAK = 1\n"
+            f"open({marker!r}, 'w').write('x')\nprint(os.getuid(), random.random())")
+    check = ("import builtins, json, os, random, sys\n"
+             f"print(os.getuid(), random.random(), hasattr(builtins, 'VT_LEAK'), json.dumps is None, "
+             f"hasattr(sys, 'VT_LEAK'), os.path.exists({marker!r}), os.getpid())")
+    a, b = run_python(leak), run_python(check)
+    assert a.zygote and b.zygote and a.exit_code == 0 and b.exit_code == 0, (a, b)
+    uid_a, rand_a = a.stdout.split()
+    uid_b, rand_b, *flags, pid = b.stdout.split()
+    assert flags == ["False"] * 4 and pid == "1" and rand_a != rand_b and uid_a != uid_b and int(uid_b) != 0, b
+    assert not os.path.exists(marker)
+    # judgements go through the zygote and still pass/fail as before
+    before = zygote.stats["jobs"]
+    assert judge_program(GOOD, TESTS).verdict == "accepted"
+    assert judge_program("print(5)", TESTS).verdict == "wrong_answer"
+    assert zygote.stats["jobs"] == before + 2
+    # a dead zygote is restarted on the next job
+    os.kill(zygote.server_pid(), 9)
+    import time
+    time.sleep(0.2)
+    again = run_python(probe)
+    assert again.zygote and again.stdout.strip() == "True" and zygote.server_pid() is not None, again

@@ -14,6 +14,9 @@ sets the sandbox up and then ``exec``s an isolated interpreter (``-I -S``) on ``
   that replaces the ``socket`` module's constructors with failing ones. This is weaker: a determined program can
   still reach the network through ``ctypes``/``_socket`` and write wherever the caller may; state it in reports.
 
+In strong mode the sandbox is normally forked by a pre-started zygote (``zygote.py``: same isolation, set up in
+the same order, without two interpreter start-ups and the header imports per run); the launcher is the fallback.
+
 Both modes: scrubbed environment, RLIMIT_CPU/AS/FSIZE/NPROC/NOFILE/CORE, ``start_new_session`` plus a wall-clock
 kill of the whole process group, and stdout/stderr read concurrently (no pipe deadlock) and capped.
 """
@@ -34,6 +37,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from vibethinker.verify.code import zygote
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 DEFAULT_HIDE = ("/work", "/home", "/mnt", "/srv", "/media", "/opt")
@@ -78,6 +83,7 @@ class RunResult:
     step_timed_out: bool = False
     stopped: bool = False  # stopped early by ``watch``
     mode: str = ""
+    zygote: bool = False  # run by the zygote fast path (see ``zygote.py``) rather than a fresh launcher
 
 
 def _world_executable(path: str) -> bool:
@@ -134,9 +140,13 @@ def run_python(source: str, stdin: str | bytes = "", limits: Limits | None = Non
     start = time.monotonic()
     # the launcher runs on the sandbox's interpreter too (a system python starts faster than a venv/pyenv one) and
     # reads its config as marshal data (json would import re: ~5 ms per run); both are trusted, set up here
-    proc = subprocess.Popen([interp, "-I", "-S", str(LAUNCHER), marshal.dumps(cfg).hex()], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(SAFE_ENV), cwd="/",
-                            start_new_session=True, close_fds=True)
+    # strong mode: a pre-started zygote forks the sandbox (same isolation, no interpreter start-up, header modules
+    # already imported); the launcher is the fallback when no zygote can run
+    proc = zygote.spawn(interp, SAFE_ENV, cfg) if strong else None
+    if proc is None:
+        proc = subprocess.Popen([interp, "-I", "-S", str(LAUNCHER), marshal.dumps(cfg).hex()], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(SAFE_ENV), cwd="/",
+                                start_new_session=True, close_fds=True)
     try:
         out, err, trunc, timed_out, step_out, stopped = _pump(proc, feed, limits, start, watch)
     finally:
@@ -149,10 +159,13 @@ def run_python(source: str, stdin: str | bytes = "", limits: Limits | None = Non
     stderr = err.decode("utf-8", errors="replace")
     mem = "MemoryError" in stderr[-4000:] or code == -signal.SIGSEGV and "Cannot allocate" in stderr
     return RunResult(out.decode("utf-8", errors="replace"), stderr, code, timed_out, mem, trunc,
-                     time.monotonic() - start, step_out, stopped, info["mode"])
+                     time.monotonic() - start, step_out, stopped, info["mode"], isinstance(proc, zygote.ZygoteProc))
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc) -> None:
+    if isinstance(proc, zygote.ZygoteProc):
+        proc.kill_tree()
+        return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
