@@ -1,0 +1,67 @@
+"""Settings of one strictly on-policy MGPO RL phase. Defaults follow SPEC 2.3 unless marked *(our default)*."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vibethinker.rl.loss import Aggregation, KLEstimator
+
+
+class RLConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mgpo_lambda: float = Field(2.0, ge=0, description=(
+        "lambda of the MGPO weight w(q) = exp(-lambda * D(q)) (SPEC 2.3). 0 is plain GRPO; 2 is our default "
+        "(unstated in the reports)."))
+    group_size: int = Field(8, ge=2, description=(
+        "G: responses sampled per prompt, the group of the group-relative advantage (SPEC 2.3: our default 8, 16 "
+        "for small models)."))
+    prompts_per_step: int = Field(32, gt=0, description=(
+        "Prompts per rollout batch; one rollout batch = prompts_per_step * group_size responses = ONE optimiser step "
+        "(strictly on-policy, SPEC 2.3). *(our default)*"))
+    learning_rate: float = Field(1e-6, gt=0, description=(
+        "Constant AdamW learning rate. 1e-6 for 1.5B-3B models (SPEC 2.3, our default)."))
+    clip_low: float = Field(0.2, ge=0, lt=1, description="eps_lo of the clipped ratio, 0.2 (SPEC 2.3).")
+    clip_high: float = Field(0.28, ge=0, description="eps_hi of the clipped ratio (clip-higher), 0.28 (SPEC 2.3).")
+    loss_aggregation: Aggregation = Field("seq-mean-token-mean", description=(
+        "How per-token losses are reduced over the GLOBAL rollout batch (SPEC 5): 'seq-mean-token-mean' is SPEC "
+        "2.3's J (1/G sum_i 1/|y_i| sum_t); 'token-mean' (DAPO) and 'seq-mean-token-sum-norm' (Dr. GRPO, with "
+        "L_max = max_new_tokens) are the alternatives."))
+    kl_coef: float = Field(0.0, ge=0, description=(
+        "Weight of a KL penalty to the frozen starting checkpoint, added as a loss term; off by default (SPEC 2.3)."))
+    kl_estimator: KLEstimator = Field("k3", description="KL estimator k1/k2/k3 when kl_coef > 0 (SPEC 2.3).")
+    temperature: float = Field(1.0, gt=0, description=(
+        "Rollout temperature, 1.0 in training (SPEC 2.3). The trainer's log-probs use the same temperature, so "
+        "the ratio and the rollout/trainer log-prob gap compare the same distribution."))
+    top_p: float = Field(1.0, gt=0, le=1, description="Rollout top-p, 1.0 in training (SPEC 2.3).")
+    max_new_tokens: int = Field(16384, gt=0, description=(
+        "Response length limit (the phase's context window, SPEC 2: 16K/32K for 1.5B, 64K for 3B). Responses cut "
+        "here score 0."))
+    max_steps: int | None = Field(None, gt=0, description=(
+        "Optimiser steps (= rollout batches) of the phase; None = one pass over the problems."))
+    micro_batch_size: int = Field(8, gt=0, description=(
+        "Sequences per forward/backward pass. The step's rollouts are accumulated over micro-batches, each "
+        "normalised with the global token / sequence counts, so the gradient equals one big batch's (SPEC 5)."))
+    generation_batch_size: int = Field(64, gt=0, description=(
+        "Sequences per generate() call of the rollout engine *(our default)*."))
+    max_grad_norm: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
+    adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas *(our default)*.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay *(our default 0)*.")
+    long2short: bool = Field(False, description=(
+        "Shape rewards of the correct responses towards brevity before the advantages (SPEC 2.4, the 3B's second "
+        "math RL stage); MGPO's p(q) still uses binary correctness."))
+    mask_truncated: bool = Field(False, description=(
+        "Responses cut at max_new_tokens always score 0; with mask_truncated they are also left out of the loss "
+        "(overlong masking) while still counting in their group's reward statistics."))
+    require_think: bool = Field(True, description=(
+        "The response must contain </think> before the graded answer (SPEC 2.5)."))
+    save_every: int = Field(0, ge=0, description=(
+        "Write a checkpoint every k optimiser steps (0 = only the final model); only the newest keeps optimiser "
+        "state for resuming."))
+    log_every: int = Field(1, gt=0, description="Write metrics every k optimiser steps.")
+    seed: int = Field(0, description="Seed of the prompt order and of the rollouts (step s samples with seed + s).")
+    device: str | None = Field(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description=(
+        "Dtype of the trained weights; float32 keeps the rollout/trainer log-prob gap small *(our default)*."))

@@ -1,0 +1,273 @@
+"""The strictly on-policy MGPO loop (SPEC 2.3): roll out with the current policy, one optimiser step per batch.
+
+Each step: take ``prompts_per_step`` problems (a seeded shuffle per epoch), sample ``group_size`` responses each
+with the trainer's own model object (no disk round trip), score and compute MGPO advantages, recompute the response
+log-probs with a forward pass, and take ONE optimiser step on the clipped policy loss. The old policy is the policy
+that produced the rollouts, i.e. the current weights before the update (detached), so the ratio is exactly 1 at
+the one update. Gradients are accumulated over micro-batches normalised with the global counts (SPEC 5).
+
+Artefacts under ``out_dir``:
+- ``model/``                    the final HF checkpoint (model + tokenizer)
+- ``checkpoints/step-NNNNNN/``  HF checkpoints every ``save_every`` steps; the newest also holds
+                                ``trainer_state.pt`` (optimiser, RNG, step, config) for resuming
+- ``metrics.jsonl``, ``tensorboard/``  rewards, MGPO weights, entropy, lengths, KL, clipping, the rollout/trainer
+                                log-prob gap and throughput per logged step
+- ``rl_summary.json``           steps, problems, first/last reward, wall time
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vibethinker.data.records import Problem
+from vibethinker.generate import make_generator
+from vibethinker.model.checkpoint import (
+    default_device,
+    load_model,
+    load_tokenizer,
+    save_pretrained_atomic,
+)
+from vibethinker.rl.config import RLConfig
+from vibethinker.rl.loss import policy_loss
+from vibethinker.rl.rollout import build_batch, rollout
+from vibethinker.rl.types import RolloutGroup, TrainingBatch
+from vibethinker.utils.files import write_json_atomic
+from vibethinker.utils.progress import progress_bar
+from vibethinker.utils.rng import restore_rng_state, rng_state, seed_everything
+from vibethinker.utils.run_log import RunLog, read_metrics
+
+STATE_FILE = "trainer_state.pt"
+RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size"}
+
+
+def step_problems(n_problems: int, prompts_per_step: int, seed: int, step: int) -> list[int]:
+    """Indices of the problems of optimiser step ``step``: a stream of seeded per-epoch shuffles, cut into steps.
+
+    A pure function of the step, so a resumed run picks up exactly where it stopped.
+    """
+    if n_problems < 1:
+        raise ValueError("RL needs at least one problem")
+    start = step * prompts_per_step
+    indices = []
+    for position in range(start, start + prompts_per_step):
+        epoch, offset = divmod(position, n_problems)
+        order = list(range(n_problems))
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        indices.append(order[offset])
+    return indices
+
+
+def rollout_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step * 7_919 + 12_345) % (2**31)
+
+
+@dataclass
+class UpdateStats:
+    loss: float
+    policy_loss: float
+    kl: float
+    clip_fraction: float
+    ratio_mean: float
+    entropy: float
+    logprob_gap: float  # mean |generator log-prob - trainer log-prob| over response tokens
+    tokens: int  # prompt + response tokens through the trainer
+
+
+def response_logprobs(model: torch.nn.Module, batch: TrainingBatch, device: torch.device,
+                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs [B, T-1] of the next tokens, logits / T [B, T-1, V]) at the rollout temperature."""
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+                       use_cache=False).logits
+    logits = logits[:, :-1].float() / temperature
+    log_probs = torch.log_softmax(logits, dim=-1)
+    targets = batch.input_ids[:, 1:].to(device)
+    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1), log_probs
+
+
+def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: RLConfig, device: torch.device,
+                         ref_model: torch.nn.Module | None = None) -> UpdateStats:
+    """Forward/backward over micro-batches of ``config.micro_batch_size`` sequences; gradients add up to the
+    one-big-batch gradient because every micro-batch divides by the global token and sequence counts."""
+    global_tokens = float(max(1, batch.n_response_tokens))
+    global_sequences = float(max(1, batch.n_sequences))
+    totals = dict(loss=0.0, policy_loss=0.0, kl=0.0, clip=0.0, ratio=0.0, entropy=0.0, gap=0.0)
+    tokens = 0
+    for start in range(0, batch.n_sequences, config.micro_batch_size):
+        micro = batch.rows(start, start + config.micro_batch_size)
+        mask = micro.response_mask.to(device)
+        logprobs, log_dist = response_logprobs(model, micro, device, config.temperature)
+        ref_logprobs = None
+        if ref_model is not None:
+            with torch.no_grad():
+                ref_logprobs = response_logprobs(ref_model, micro, device, config.temperature)[0]
+        out = policy_loss(logprobs, logprobs.detach(), micro.advantages.to(device), mask, clip_low=config.clip_low,
+                          clip_high=config.clip_high, aggregation=config.loss_aggregation,
+                          global_tokens=global_tokens, global_sequences=global_sequences,
+                          max_response_tokens=config.max_new_tokens, ref_logprobs=ref_logprobs,
+                          kl_coef=config.kl_coef, kl_estimator=config.kl_estimator)
+        out.loss.backward()
+        n_tok = float(mask.sum())
+        with torch.no_grad():
+            entropy = -(log_dist.exp() * log_dist).sum(-1)
+            totals["entropy"] += float((entropy * mask).sum())
+            gap = (micro.generator_logprobs.to(device) - logprobs.detach()).abs()
+            totals["gap"] += float((gap * mask).sum())
+        totals["loss"] += float(out.loss.detach())
+        totals["policy_loss"] += out.policy_loss
+        totals["kl"] += out.kl * n_tok
+        totals["clip"] += out.clip_fraction * n_tok
+        totals["ratio"] += out.ratio_mean * n_tok
+        tokens += sum(micro.lengths)
+        del logprobs, log_dist, out
+    n = global_tokens
+    return UpdateStats(totals["loss"], totals["policy_loss"], totals["kl"] / n, totals["clip"] / n,
+                       totals["ratio"] / n if batch.n_sequences else 1.0, totals["entropy"] / n, totals["gap"] / n,
+                       tokens)
+
+
+def rollout_metrics(groups: list[RolloutGroup]) -> dict[str, float]:
+    rewards = [r for g in groups for r in g.rewards]
+    advantages = [a for g in groups for a in g.advantages]
+    lengths = [c.num_tokens for g in groups for c in g.completions]
+    weights = [g.weight for g in groups]
+    adv_mean = sum(advantages) / len(advantages)
+    return {
+        "reward_mean": sum(rewards) / len(rewards),
+        "accuracy": sum(c for g in groups for c in g.correct) / len(rewards),
+        "mgpo_weight_mean": sum(weights) / len(weights), "mgpo_weight_min": min(weights),
+        "mgpo_weight_max": max(weights),
+        "advantage_mean": adv_mean,
+        "advantage_std": math.sqrt(sum((a - adv_mean) ** 2 for a in advantages) / len(advantages)),
+        "response_length_mean": sum(lengths) / len(lengths), "response_length_max": max(lengths),
+        "truncated_share": sum(t for g in groups for t in g.truncated) / len(rewards),
+        "solved_none_share": sum(g.accuracy == 0 for g in groups) / len(groups),
+        "solved_all_share": sum(g.accuracy == 1 for g in groups) / len(groups),
+    }
+
+
+def latest_resumable(out_dir: Path) -> Path | None:
+    candidates = sorted((out_dir / "checkpoints").glob("step-*"))
+    resumable = [c for c in candidates if (c / STATE_FILE).exists()]
+    return resumable[-1] if resumable else None
+
+
+def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLConfig, out_dir: str | os.PathLike,
+             stop_after_steps: int | None = None) -> dict:
+    """Run one MGPO phase from ``model_path`` on ``problems``; resumes from ``out_dir`` when a checkpoint is there.
+
+    ``stop_after_steps`` ends the process early as an interruption would; resuming continues the same run exactly.
+    """
+    if not problems:
+        raise ValueError("RL needs at least one problem")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(config.device) if config.device else default_device()
+    dtype = torch.float32 if config.dtype == "float32" else torch.bfloat16
+    resume_from = latest_resumable(out_dir)
+    seed_everything(config.seed)
+    tokenizer = load_tokenizer(model_path)
+    model = load_model(resume_from or model_path, device=device, dtype=dtype)
+    model.train()
+    ref_model = None
+    if config.kl_coef > 0:  # the frozen starting checkpoint of the phase
+        ref_model = load_model(model_path, device=device, dtype=dtype).eval().requires_grad_(False)
+    generator = make_generator((model, tokenizer), batch_size=config.generation_batch_size)
+    total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
+                                  weight_decay=config.weight_decay)
+    step = 0
+    if resume_from is not None:
+        state = torch.load(resume_from / STATE_FILE, weights_only=False)
+        saved = {k: v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CHANGES}
+        current = {k: v for k, v in config.model_dump(mode="json").items() if k not in RESUMABLE_CHANGES}
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise ValueError(f"{resume_from}: checkpoint of a run with other settings ({', '.join(changed)}); "
+                             f"resume with the same settings or use a fresh output folder")
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_state(state["rng"])
+        step = state["step"]
+
+    log = RunLog(out_dir, resume_step=step)
+    pad_id = tokenizer.pad_token_id
+    started = time.time()
+    first_reward = last_reward = float("nan")
+    with progress_bar() as bar:
+        task = bar.add_task("rl", total=total_steps, completed=step, info="")
+        while step < total_steps:
+            if stop_after_steps is not None and step >= stop_after_steps:
+                break
+            batch_problems = [problems[i] for i in step_problems(len(problems), config.prompts_per_step,
+                                                                 config.seed, step)]
+            t0 = time.time()
+            groups = rollout(generator, batch_problems, config, rollout_seed(config.seed, step))
+            gen_seconds = time.time() - t0
+            batch = build_batch(groups, pad_id, config.mask_truncated)
+            t1 = time.time()
+            model.train()
+            if batch.n_sequences:
+                stats = accumulate_gradients(model, batch, config, device, ref_model)
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm))
+                optimizer.step()
+            else:  # every response was masked out: nothing to learn from this batch
+                stats, grad_norm = UpdateStats(0.0, 0.0, 0.0, 0.0, 1.0, float("nan"), float("nan"), 0), 0.0
+            optimizer.zero_grad(set_to_none=True)
+            train_seconds = time.time() - t1
+            step += 1
+            metrics = rollout_metrics(groups)
+            last_reward = metrics["reward_mean"]
+            if step == 1:
+                first_reward = last_reward
+            if step % config.log_every == 0 or step == total_steps:
+                generated = sum(c.num_tokens for g in groups for c in g.completions)
+                log.log(step, {
+                    **metrics, "entropy": stats.entropy, "kl": stats.kl, "clip_fraction": stats.clip_fraction,
+                    "ratio_mean": stats.ratio_mean, "logprob_gap": stats.logprob_gap, "loss": stats.loss,
+                    "policy_loss": stats.policy_loss, "grad_norm": grad_norm, "lr": config.learning_rate,
+                    "loss_sequences": batch.n_sequences, "loss_tokens": batch.n_response_tokens,
+                    "generation_tokens_per_s": generated / max(gen_seconds, 1e-9),
+                    "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
+                })
+            if config.save_every and step % config.save_every == 0 and step < total_steps:
+                save_checkpoint(model, tokenizer, optimizer, step, out_dir, config)
+            bar.update(task, completed=step, info=f"reward {last_reward:.3f}")
+    log.close()
+    if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
+        save_checkpoint(model, tokenizer, optimizer, step, out_dir, config)
+        return {"finished": False, "step": step}
+    save_pretrained_atomic(model, tokenizer, out_dir / "model")
+    logged = read_metrics(out_dir / "metrics.jsonl")  # covers the steps before a resume too
+    if logged:
+        first_reward = logged[0].get("reward_mean", first_reward)
+    summary = {
+        "finished": True, "steps": total_steps, "problems": len(problems),
+        "rollouts_per_step": config.prompts_per_step * config.group_size,
+        "first_reward_mean": first_reward, "last_reward_mean": last_reward,
+        "train_seconds": time.time() - started, "device": str(device),
+    }
+    write_json_atomic(out_dir / "rl_summary.json", summary)
+    return summary
+
+
+def save_checkpoint(model, tokenizer, optimizer, step: int, out_dir: Path, config: RLConfig) -> Path:
+    """Write ``checkpoints/step-N`` atomically; older checkpoints keep their weights but drop optimiser state."""
+    state = io.BytesIO()
+    # The prompt order and the rollout seeds are pure functions of (seed, step): the step is the data position.
+    torch.save({"optimizer": optimizer.state_dict(), "rng": rng_state(), "step": step,
+                "data_position": {"steps_consumed": step}, "config": config.model_dump(mode="json")}, state)
+    path = save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{step:06d}",
+                                  extra_files={STATE_FILE: state.getvalue()})
+    for older in (out_dir / "checkpoints").glob("step-*"):
+        if older != path and (older / STATE_FILE).exists():
+            (older / STATE_FILE).unlink()
+    return path

@@ -1,0 +1,142 @@
+"""On-policy MGPO trainer: overlong masking, micro-batch accumulation, exact resume, and a rising reward."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from conftest import build_tiny_checkpoint
+from safetensors.torch import load_file
+
+from vibethinker.data.records import Problem
+from vibethinker.generate import make_generator
+from vibethinker.model import load_model, load_tokenizer
+from vibethinker.prompts import user_message
+from vibethinker.rl.config import RLConfig
+from vibethinker.rl.rollout import build_batch, rollout
+from vibethinker.rl.trainer import accumulate_gradients, step_problems, train_rl
+from vibethinker.sft import SFTConfig, train_sft
+
+
+def make_easy_problems(count: int = 40, seed: int = 0) -> list[Problem]:
+    """Sums of two numbers in 1..4: a task a 2-layer model can partly learn in seconds."""
+    rng = random.Random(seed)
+    problems = []
+    for i in range(count):
+        a, b = rng.randint(1, 4), rng.randint(1, 4)
+        problems.append(Problem(id=f"easy-{i}", domain="math", subdomain="addition", difficulty=1,
+                                problem=f"What is {a} + {b}?", answer=str(a + b), source="test",
+                                traces=[f"<think>\n{a} + {b} = {a + b}.\n</think>\nThe answer is \\boxed{{{a + b}}}."]))
+    return problems
+
+
+@pytest.fixture(scope="module")
+def easy_problems() -> list[Problem]:
+    return make_easy_problems()
+
+
+@pytest.fixture(scope="module")
+def warm_checkpoint(tmp_path_factory, easy_problems) -> str:
+    """A tiny model briefly fine-tuned so that it answers right some of the time (the RL starting point)."""
+    root = tmp_path_factory.mktemp("rl-warm")
+    texts = [user_message(p) for p in easy_problems] + [t for p in easy_problems for t in p.traces]
+    base = build_tiny_checkpoint(root / "base", texts)
+    train_sft(base, easy_problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1,
+                                             epochs=25, seq_len=128, rows_per_micro_batch=8, packing=False,
+                                             save_every=0, seed=0, device="cpu"), root / "sft")
+    return str(root / "sft" / "model")
+
+
+def _config(**kw) -> RLConfig:
+    base = dict(group_size=8, prompts_per_step=4, learning_rate=1e-3, max_new_tokens=40, max_steps=4,
+                micro_batch_size=16, save_every=1, seed=5, device="cpu")
+    return RLConfig(**{**base, **kw})
+
+
+def _rollouts(checkpoint, problems, config):
+    model = load_model(checkpoint, device="cpu", dtype=torch.float32)
+    tokenizer = load_tokenizer(checkpoint)
+    return rollout(make_generator((model, tokenizer)), problems, config, seed=11), tokenizer
+
+
+def test_step_problems_cover_each_epoch_once():
+    indices = [i for step in range(5) for i in step_problems(10, 4, seed=3, step=step)]
+    assert sorted(indices[:10]) == list(range(10)) and sorted(indices[10:20]) == list(range(10))
+    assert indices[:10] != indices[10:20]
+    assert step_problems(10, 4, seed=3, step=2) == indices[8:12]
+
+
+def test_truncated_responses_score_zero_and_mask_truncated_drops_them(warm_checkpoint, easy_problems):
+    config = _config(max_new_tokens=18, group_size=4)
+    groups, tokenizer = _rollouts(warm_checkpoint, easy_problems[:4], config)
+    cut = [(g, i) for g in groups for i, t in enumerate(g.truncated) if t]
+    kept = sum(len(g.completions) for g in groups) - len(cut)
+    assert cut and kept, "the length limit should cut some responses and not others"
+    assert all(g.rewards[i] == 0.0 and not g.correct[i] for g, i in cut)
+    masked = build_batch(groups, tokenizer.pad_token_id, mask_truncated=True)
+    unmasked = build_batch(groups, tokenizer.pad_token_id, mask_truncated=False)
+    assert masked.n_sequences == kept and unmasked.n_sequences == kept + len(cut)
+    kept_tokens = sum(c.num_tokens for g in groups for c, t in zip(g.completions, g.truncated) if not t)
+    assert masked.n_response_tokens == kept_tokens
+    rows = [c for g in groups for c in g.completions if c.finish_reason != "length"]
+    for row, completion in enumerate(rows):  # the masked positions hold exactly the completion's tokens
+        positions = masked.response_mask[row].nonzero().squeeze(1)
+        assert masked.input_ids[row, positions + 1].tolist() == completion.token_ids
+        assert masked.generator_logprobs[row, positions].tolist() == pytest.approx(completion.logprobs)
+
+
+@pytest.mark.parametrize("aggregation", ["seq-mean-token-mean", "token-mean"])
+def test_micro_batch_accumulation_equals_one_big_batch(warm_checkpoint, easy_problems, aggregation):
+    config = _config(loss_aggregation=aggregation, kl_coef=0.1)
+    groups, tokenizer = _rollouts(warm_checkpoint, easy_problems[:4], config)
+    batch = build_batch(groups, tokenizer.pad_token_id)
+    assert any(a != 0 for g in groups for a in g.advantages)
+    ref = load_model(warm_checkpoint, device="cpu", dtype=torch.float32).eval()
+
+    def grads(micro_batch_size):
+        model = load_model(warm_checkpoint, device="cpu", dtype=torch.float32)
+        stats = accumulate_gradients(model, batch, config.model_copy(update={"micro_batch_size": micro_batch_size}),
+                                     torch.device("cpu"), ref)
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]), stats
+
+    big, big_stats = grads(batch.n_sequences)
+    small, small_stats = grads(3)
+    assert big.abs().sum() > 0
+    torch.testing.assert_close(small, big, atol=1e-6, rtol=1e-4)
+    assert small_stats.loss == pytest.approx(big_stats.loss, abs=1e-6)
+    assert big_stats.ratio_mean == pytest.approx(1.0) and big_stats.clip_fraction == 0.0  # strictly on-policy
+    assert big_stats.logprob_gap < 1e-4  # the rollout engine and the trainer see the same distribution
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, warm_checkpoint, easy_problems):
+    full = train_rl(warm_checkpoint, easy_problems, _config(), tmp_path / "full")
+    partial = train_rl(warm_checkpoint, easy_problems, _config(), tmp_path / "split", stop_after_steps=2)
+    assert partial == {"finished": False, "step": 2}
+    assert not (tmp_path / "split" / "model").exists()
+    resumed = train_rl(warm_checkpoint, easy_problems, _config(), tmp_path / "split")
+    assert resumed["finished"] and resumed["steps"] == full["steps"] == 4
+    a = load_file(tmp_path / "full" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "split" / "model" / "model.safetensors")
+    start = load_file(f"{warm_checkpoint}/model.safetensors")
+    assert any(not torch.equal(a[name], start[name]) for name in a)  # the run did update the weights
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=0, rtol=0)
+    rows_full = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    rows_split = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows_split] == [r["step"] for r in rows_full] == [1, 2, 3, 4]
+    assert [r["reward_mean"] for r in rows_split] == [r["reward_mean"] for r in rows_full]
+    for key in ("reward_mean", "accuracy", "mgpo_weight_mean", "mgpo_weight_min", "mgpo_weight_max",
+                "advantage_mean", "advantage_std", "entropy", "response_length_mean", "response_length_max",
+                "truncated_share", "kl", "clip_fraction", "logprob_gap", "generation_tokens_per_s",
+                "training_tokens_per_s"):
+        assert key in rows_full[0]
+    checkpoints = sorted((tmp_path / "split" / "checkpoints").glob("step-*"))
+    assert sum((c / "trainer_state.pt").exists() for c in checkpoints) == 1
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, warm_checkpoint, easy_problems):
+    train_rl(warm_checkpoint, easy_problems, _config(max_steps=2), tmp_path / "run", stop_after_steps=1)
+    with pytest.raises(ValueError, match="other settings \\(mgpo_lambda\\)"):
+        train_rl(warm_checkpoint, easy_problems, _config(max_steps=2, mgpo_lambda=1.0), tmp_path / "run")
