@@ -133,3 +133,26 @@ def test_cli_reports_bad_input_clearly(tmp_path, recipe_file):
     recipe_file.write_text(MINI.replace("n: 2", "n: -2"))
     result = CliRunner().invoke(app, ["run", str(recipe_file), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "mini.yaml:" in result.output and "stages.3.n" in result.output
+
+
+def test_rl_stage_runs_a_phase_after_sft(tmp_path):
+    recipe = tmp_path / "rl.yaml"
+    recipe.write_text(MINI.split("  - name: eval_sft")[0] + """  - name: rl_math
+    kind: rl
+    model: "@sft"
+    data: "@data/train.jsonl"
+    group_size: 2
+    prompts_per_step: 2
+    max_steps: 2
+    max_new_tokens: 16
+    learning_rate: 0.001
+    micro_batch_size: 2
+""")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["rl_math"]["status"] == "done"
+    assert (out / "rl_math" / "model" / "model.safetensors").exists()
+    rows = [json.loads(line) for line in (out / "rl_math" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]

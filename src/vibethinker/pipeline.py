@@ -22,7 +22,7 @@ from vibethinker.recipe import Recipe, RecipeError, StageBase
 from vibethinker.utils.files import read_json, write_json_atomic
 from vibethinker.utils.progress import console
 
-MODEL_STAGE_KINDS = {"init_model", "sft"}
+MODEL_STAGE_KINDS = {"init_model", "sft", "rl"}
 
 
 @dataclass
@@ -56,9 +56,10 @@ def _stage_runners() -> dict[str, Callable[[StageBase, StageContext], dict]]:
     from vibethinker.data.stage import run_data_stage
     from vibethinker.eval.stage import run_eval_stage
     from vibethinker.model.stage import run_init_model_stage
+    from vibethinker.rl.stage import run_rl_stage
     from vibethinker.sft.stage import run_sft_stage
 
-    return {"data": run_data_stage, "init_model": run_init_model_stage, "sft": run_sft_stage,
+    return {"data": run_data_stage, "init_model": run_init_model_stage, "sft": run_sft_stage, "rl": run_rl_stage,
             "eval": run_eval_stage}
 
 

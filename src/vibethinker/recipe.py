@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vibethinker.model.tiny import TinyModelConfig
+from vibethinker.rl.config import RLConfig
 from vibethinker.sft.config import SFTConfig
 
 
@@ -83,6 +84,17 @@ class SFTStage(StageBase, SFTConfig):
     data: str = Field(description="Problems with reference traces (JSONL/parquet).")
 
 
+class RLStage(StageBase, RLConfig):
+    """One MGPO phase (SPEC 2.3); chain phases as consecutive ``rl`` stages, each starting from ``@previous``."""
+
+    kind: Literal["rl"]
+    model: str = Field(description="Starting checkpoint: '@stage' or a local HF checkpoint folder.")
+    data: str = Field(description="The phase's problems (JSONL/parquet); their domain selects the reward.")
+    filter_samples: int = Field(0, ge=0, description=(
+        "Before the phase, sample this many responses per prompt with the starting model and drop prompts solved "
+        "always or never (SPEC 2.3); estimates are cached in the stage folder. 0 = no filtering."))
+
+
 class EvalStage(StageBase):
     """Samples n responses per problem and scores them (SPEC 3)."""
 
@@ -99,7 +111,7 @@ class EvalStage(StageBase):
     seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
 
 
-Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, EvalStage], Field(discriminator="kind")]
+Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, RLStage, EvalStage], Field(discriminator="kind")]
 
 
 class Recipe(BaseModel):
@@ -154,7 +166,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         return Recipe.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [part for part in err["loc"] if part not in ("data", "init_model", "sft", "eval")]
+        loc = [part for part in err["loc"] if part not in ("data", "init_model", "sft", "rl", "eval")]
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc.append("kind")
