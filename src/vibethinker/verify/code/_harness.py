@@ -2,6 +2,7 @@
 # interpreter and reports RAW results (stdout text, canonical return values, exceptions) on a private copy of fd 1
 # as nonce-tagged JSON lines. Expected outputs never enter this process: the parent compares, so a program that
 # patches builtins, the harness or the exit functions can at worst report wrong values or die, never pass.
+# ruff: noqa: F821  (canon comes from _canon.py, prepended to this source by the judge)
 import builtins
 import io
 import json
