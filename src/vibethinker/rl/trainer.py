@@ -17,7 +17,6 @@ Artefacts under ``out_dir``:
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import random
@@ -41,10 +40,10 @@ from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.types import RolloutGroup, TrainingBatch
 from vibethinker.utils.files import write_json_atomic
 from vibethinker.utils.progress import progress_bar
-from vibethinker.utils.rng import restore_rng_state, rng_state, seed_everything
+from vibethinker.utils.rng import restore_rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog, read_metrics
+from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
-STATE_FILE = "trainer_state.pt"
 RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size"}
 
 
@@ -154,11 +153,6 @@ def rollout_metrics(groups: list[RolloutGroup]) -> dict[str, float]:
     }
 
 
-def latest_resumable(out_dir: Path) -> Path | None:
-    candidates = sorted((out_dir / "checkpoints").glob("step-*"))
-    resumable = [c for c in candidates if (c / STATE_FILE).exists()]
-    return resumable[-1] if resumable else None
-
 
 def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLConfig, out_dir: str | os.PathLike,
              stop_after_steps: int | None = None) -> dict:
@@ -187,13 +181,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                                   weight_decay=config.weight_decay)
     step = 0
     if resume_from is not None:
-        state = torch.load(resume_from / STATE_FILE, weights_only=False)
-        saved = {k: v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CHANGES}
-        current = {k: v for k, v in config.model_dump(mode="json").items() if k not in RESUMABLE_CHANGES}
-        if saved != current:
-            changed = sorted(k for k in current if saved.get(k) != current[k])
-            raise ValueError(f"{resume_from}: checkpoint of a run with other settings ({', '.join(changed)}); "
-                             f"resume with the same settings or use a fresh output folder")
+        state = load_resume_state(resume_from, config, RESUMABLE_CHANGES)
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"])
         step = state["step"]
@@ -239,11 +227,11 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                     "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
-                save_checkpoint(model, tokenizer, optimizer, step, out_dir, config)
+                save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
             bar.update(task, completed=step, info=f"reward {last_reward:.3f}")
     log.close()
     if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
-        save_checkpoint(model, tokenizer, optimizer, step, out_dir, config)
+        save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
         return {"finished": False, "step": step}
     save_pretrained_atomic(model, tokenizer, out_dir / "model")
     logged = read_metrics(out_dir / "metrics.jsonl")  # covers the steps before a resume too
@@ -257,17 +245,3 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     }
     write_json_atomic(out_dir / "rl_summary.json", summary)
     return summary
-
-
-def save_checkpoint(model, tokenizer, optimizer, step: int, out_dir: Path, config: RLConfig) -> Path:
-    """Write ``checkpoints/step-N`` atomically; older checkpoints keep their weights but drop optimiser state."""
-    state = io.BytesIO()
-    # The prompt order and the rollout seeds are pure functions of (seed, step): the step is the data position.
-    torch.save({"optimizer": optimizer.state_dict(), "rng": rng_state(), "step": step,
-                "data_position": {"steps_consumed": step}, "config": config.model_dump(mode="json")}, state)
-    path = save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{step:06d}",
-                                  extra_files={STATE_FILE: state.getvalue()})
-    for older in (out_dir / "checkpoints").glob("step-*"):
-        if older != path and (older / STATE_FILE).exists():
-            (older / STATE_FILE).unlink()
-    return path

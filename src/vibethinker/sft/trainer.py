@@ -10,7 +10,6 @@ Artefacts under ``out_dir``:
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
@@ -26,10 +25,10 @@ from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, Step, collate_row
 from vibethinker.sft.schedule import warmup_cosine_lr
 from vibethinker.utils.files import write_json_atomic
 from vibethinker.utils.progress import progress_bar
-from vibethinker.utils.rng import restore_rng_state, rng_state, seed_everything
+from vibethinker.utils.rng import restore_rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog
+from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
-STATE_FILE = "trainer_state.pt"
 RESUMABLE_CHANGES = {"save_every", "log_every", "device"}  # settings that may differ when a run is resumed
 
 
@@ -56,11 +55,6 @@ def micro_batch_loss(model: torch.nn.Module, batch: PackedBatch, device: torch.d
                              reduction="sum")
     return summed / normaliser, float(summed.detach())
 
-
-def latest_resumable(out_dir: Path) -> Path | None:
-    candidates = sorted((out_dir / "checkpoints").glob("step-*"))
-    resumable = [c for c in candidates if (c / STATE_FILE).exists()]
-    return resumable[-1] if resumable else None
 
 
 def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SFTConfig, out_dir: str | os.PathLike,
@@ -107,13 +101,7 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
         s, total_steps, config.learning_rate, config.min_learning_rate, config.warmup_ratio) / config.learning_rate)
     step = 0
     if resume_from is not None:
-        state = torch.load(resume_from / STATE_FILE, weights_only=False)
-        saved = {k: v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CHANGES}
-        current = {k: v for k, v in config.model_dump(mode="json").items() if k not in RESUMABLE_CHANGES}
-        if saved != current:
-            changed = sorted(k for k in current if saved.get(k) != current[k])
-            raise ValueError(f"{resume_from}: checkpoint of a run with other settings ({', '.join(changed)}); "
-                             f"resume with the same settings or use a fresh output folder")
+        state = load_resume_state(resume_from, config, RESUMABLE_CHANGES)
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
         restore_rng_state(state["rng"])
@@ -155,11 +143,13 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
                     "padding_share": 1 - real_tokens / sum(b.input_ids.numel() for b in batches),
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
-                save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir, config)
+                save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict(),
+                                         scheduler=schedule.state_dict())
             bar.update(task, completed=step, info=f"loss {last_loss:.3f}")
     log.close()
     if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
-        save_checkpoint(model, tokenizer, optimizer, schedule, step, out_dir, config)
+        save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict(),
+                                         scheduler=schedule.state_dict())
         return {"finished": False, "step": step}
     save_pretrained_atomic(model, tokenizer, out_dir / "model")
     summary = {
@@ -170,19 +160,3 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     }
     write_json_atomic(out_dir / "sft_summary.json", summary)
     return summary
-
-
-def save_checkpoint(model, tokenizer, optimizer, schedule, step: int, out_dir: Path, config: SFTConfig) -> Path:
-    """Write ``checkpoints/step-N`` atomically; older checkpoints keep their weights but drop optimiser state."""
-    state = io.BytesIO()
-    # The data plan is a pure function of (samples, config), so the step index is the data position.
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "rng": rng_state(),
-                "step": step, "data_position": {"steps_consumed": step}, "config": config.model_dump(mode="json")},
-               state)
-    path = save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{step:06d}",
-                                  extra_files={STATE_FILE: state.getvalue()})
-    for older in (out_dir / "checkpoints").glob("step-*"):
-        if older != path and (older / STATE_FILE).exists():
-            (older / STATE_FILE).unlink()
-    return path
-
