@@ -17,51 +17,23 @@ import ctypes
 import io
 import marshal
 import os
-import resource
 import select
 import signal
 import socket
 import sys
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 0x40000
-PR_SET_PDEATHSIG = 1
+# The launcher's isolation primitives (mounts, reading the source, rlimits) serve both paths, so the zygote and the
+# launcher cannot drift apart. With -I the script's folder is not on sys.path: add it for this one trusted import.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _launcher import (  # noqa: E402
+    CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+    PR_SET_PDEATHSIG, _limits, _mount, _read_source, libc,
+)
+del sys.path[0]
+
 PRELOAD = ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
            "itertools", "functools", "operator", "io", "json", "typing", "traceback", "threading")
-libc = ctypes.CDLL(None, use_errno=True)
 _SIGNALS = [s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP)]
-
-
-def _mount(src, target, fstype, flags, data):
-    arg = None if data is None else data.encode()
-    if libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None, flags, arg) != 0:
-        raise OSError(ctypes.get_errno(), "mount %s failed" % target)
-
-
-def _read_source():
-    header = b""
-    while not header.endswith(b"\n"):
-        ch = os.read(0, 1)
-        if not ch:
-            raise SystemExit("zygote: truncated stdin")
-        header += ch
-    size, src = int(header), b""
-    while len(src) < size:
-        chunk = os.read(0, size - len(src))
-        if not chunk:
-            raise SystemExit("zygote: truncated source")
-        src += chunk
-    return src
-
-
-def _limits(cfg):
-    resource.setrlimit(resource.RLIMIT_CPU, (cfg["cpu"], cfg["cpu"] + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (cfg["mem"], cfg["mem"]))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (cfg["fsize"], cfg["fsize"]))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (cfg["nofile"], cfg["nofile"]))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if cfg["uid"] is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (cfg["nproc"], cfg["nproc"]))
 
 
 def _reset_signals():
