@@ -64,6 +64,29 @@ def _limits(cfg):
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["nproc"], cfg["nproc"]))
 
 
+def private_mounts(cfg):
+    """Inside new mount + PID namespaces: a private /tmp tmpfs, empty read-only tmpfs over hidden folders, own /proc."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    owner = "" if cfg["uid"] is None else ",uid=%d,gid=%d" % (cfg["uid"], cfg["uid"])
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=%dm,mode=0700%s" % (cfg["tmpfs_mb"], owner))
+    for target in ["/var/tmp", "/dev/shm"] + cfg["hide"]:
+        if os.path.isdir(target):
+            _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755")
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    except OSError:
+        pass
+
+
+def drop_to_uid(uid):
+    """Become the throw-away ``uid`` (no supplementary groups); die with the parent."""
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # after setuid: a credential change clears it
+
+
 def _exec(cfg, workdir):
     os.chdir(workdir)
     path = os.path.join(workdir, "main.py")
@@ -74,11 +97,7 @@ def _exec(cfg, workdir):
         os.chown(workdir, uid, uid)
         os.chown(path, uid, uid)
     _limits(cfg)
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # after setuid: a credential change clears it
+    drop_to_uid(uid)
     os.execve(cfg["interp"], [cfg["interp"], "-I", "-S", "-B", "main.py"], cfg["env"])
 
 
@@ -88,16 +107,7 @@ def _namespaced(cfg):
     pid = os.fork()  # the child is PID 1 of the new namespace; when it dies, everything in it dies
     if pid == 0:
         try:
-            _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-            owner = "" if cfg["uid"] is None else ",uid=%d,gid=%d" % (cfg["uid"], cfg["uid"])
-            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=%dm,mode=0700%s" % (cfg["tmpfs_mb"], owner))
-            for target in ["/var/tmp", "/dev/shm"] + cfg["hide"]:
-                if os.path.isdir(target):
-                    _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755")
-            try:
-                _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-            except OSError:
-                pass
+            private_mounts(cfg)
             _exec(cfg, "/tmp")
         except BaseException as exc:  # noqa: BLE001 - report and die, never fall through to the launcher's code
             os.write(2, ("launcher: sandbox setup failed: %r\n" % (exc,)).encode())

@@ -22,12 +22,12 @@ import signal
 import socket
 import sys
 
-# The launcher's isolation primitives (mounts, reading the source, rlimits) serve both paths, so the zygote and the
-# launcher cannot drift apart. With -I the script's folder is not on sys.path: add it for this one trusted import.
+# The launcher's isolation primitives (mounts, uid drop, source reading, rlimits) serve both paths, so the zygote
+# and the launcher cannot drift apart. With -I the script's folder is not on sys.path: add it for this one import.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _launcher import (  # noqa: E402
-    CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-    PR_SET_PDEATHSIG, _limits, _mount, _read_source, libc,
+    CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, PR_SET_PDEATHSIG, _limits, _read_source, drop_to_uid, libc,
+    private_mounts,
 )
 del sys.path[0]
 
@@ -65,22 +65,8 @@ def _exit_status(exc):
 
 def _program(cfg, source):
     """PID 1 of the job's namespaces: mounts, uid, rlimits, fresh state, then run ``source`` as ``__main__``."""
-    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    uid = cfg["uid"]
-    owner = "" if uid is None else ",uid=%d,gid=%d" % (uid, uid)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=%dm,mode=0700%s" % (cfg["tmpfs_mb"], owner))
-    for target in ["/var/tmp", "/dev/shm"] + cfg["hide"]:
-        if os.path.isdir(target):
-            _mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755")
-    try:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-    except OSError:
-        pass
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # after setuid: a credential change clears it
+    private_mounts(cfg)
+    drop_to_uid(cfg["uid"])
     _limits(cfg)
     sys.modules["random"].seed()  # also reseeded by random's own at-fork hook; be explicit
     _reset_signals()
