@@ -11,10 +11,12 @@ from conftest import build_tiny_checkpoint
 from safetensors.torch import load_file
 
 from vibethinker.data.records import Problem
+from vibethinker.eval.runner import EvalConfig, evaluate
 from vibethinker.generate import make_generator
 from vibethinker.model import load_model, load_tokenizer
 from vibethinker.prompts import user_message
 from vibethinker.rl.config import RLConfig
+from vibethinker.rl.rewards import GroupReward
 from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.trainer import accumulate_gradients, step_problems, train_rl
 from vibethinker.sft import SFTConfig, train_sft
@@ -110,12 +112,14 @@ def test_micro_batch_accumulation_equals_one_big_batch(warm_checkpoint, easy_pro
     assert big_stats.logprob_gap < 1e-4  # the rollout engine and the trainer see the same distribution
 
 
-def test_resume_equals_uninterrupted_run(tmp_path, warm_checkpoint, easy_problems):
-    full = train_rl(warm_checkpoint, easy_problems, _config(), tmp_path / "full")
-    partial = train_rl(warm_checkpoint, easy_problems, _config(), tmp_path / "split", stop_after_steps=2)
+@pytest.mark.parametrize("dynamic_sampling", [False, True])
+def test_resume_equals_uninterrupted_run(tmp_path, warm_checkpoint, easy_problems, dynamic_sampling):
+    config = _config(dynamic_sampling=dynamic_sampling)
+    full = train_rl(warm_checkpoint, easy_problems, config, tmp_path / "full")
+    partial = train_rl(warm_checkpoint, easy_problems, config, tmp_path / "split", stop_after_steps=2)
     assert partial == {"finished": False, "step": 2}
     assert not (tmp_path / "split" / "model").exists()
-    resumed = train_rl(warm_checkpoint, easy_problems, _config(), tmp_path / "split")
+    resumed = train_rl(warm_checkpoint, easy_problems, config, tmp_path / "split")
     assert resumed["finished"] and resumed["steps"] == full["steps"] == 4
     a = load_file(tmp_path / "full" / "model" / "model.safetensors")
     b = load_file(tmp_path / "split" / "model" / "model.safetensors")
@@ -134,6 +138,47 @@ def test_resume_equals_uninterrupted_run(tmp_path, warm_checkpoint, easy_problem
         assert key in rows_full[0]
     checkpoints = sorted((tmp_path / "split" / "checkpoints").glob("step-*"))
     assert sum((c / "trainer_state.pt").exists() for c in checkpoints) == 1
+    assert (tmp_path / "full" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    if dynamic_sampling:
+        assert sum(r["dynamic_sampling_extra_groups"] for r in rows_full) > 0
+        assert [r["zero_variance_final"] for r in rows_split] == [r["zero_variance_final"] for r in rows_full]
+
+
+def test_reward_function_sees_the_group_and_dynamic_sampling_replaces_flat_groups(tmp_path, warm_checkpoint,
+                                                                                  easy_problems):
+    seen = []
+
+    def odd_only(problem, completions):  # even-numbered problems: every response rewarded alike (no signal)
+        seen.append(len(completions))
+        flat = int(problem.id.split("-")[1]) % 2 == 0
+        return GroupReward([1.0 if flat or c.num_tokens % 2 else 0.0 for c in completions],
+                           [flat or bool(c.num_tokens % 2) for c in completions])
+
+    config = _config(max_steps=3, save_every=0, dynamic_sampling=True, dynamic_sampling_max_rounds=4)
+    train_rl(warm_checkpoint, easy_problems, config, tmp_path / "run", reward_fn=odd_only)
+    assert set(seen) == {config.group_size}
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["zero_variance_initial"] for r in rows) > 0
+    assert all(r["zero_variance_final"] < r["zero_variance_initial"] or r["zero_variance_initial"] == 0
+               for r in rows)
+    assert all(r["dynamic_sampling_rounds"] <= 4 for r in rows)
+
+
+def _sampled_accuracy(checkpoint, problems, out_dir) -> float:
+    config = EvalConfig(n=8, ks=[1], temperature=1.0, top_p=1.0, max_new_tokens=40, seed=123, progress=False)
+    return evaluate(checkpoint, problems, config, out_dir)["pass@1"]
+
+
+def test_mgpo_raises_the_mean_reward_on_an_easy_task(tmp_path, warm_checkpoint, easy_problems):
+    """Seeded: 40 steps of 16 prompts x 8 samples lift the sampled accuracy (= mean binary reward) on the easy
+    sums by at least 0.10. Measured on 2 CPU cores: 0.234 -> 0.425 (seed 0) and 0.409 (seed 1), about 22 s."""
+    before = _sampled_accuracy(warm_checkpoint, easy_problems, tmp_path / "before")
+    config = _config(prompts_per_step=16, learning_rate=6e-4, max_steps=40, micro_batch_size=64, save_every=0,
+                     seed=0)
+    summary = train_rl(warm_checkpoint, easy_problems, config, tmp_path / "rl")
+    after = _sampled_accuracy(tmp_path / "rl" / "model", easy_problems, tmp_path / "after")
+    assert after - before >= 0.10, (before, after)
+    assert summary["last_reward_mean"] > summary["first_reward_mean"]
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, warm_checkpoint, easy_problems):

@@ -8,8 +8,8 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vibethinker.report.plots import plot_training_curve
 from vibethinker.utils.files import read_json, write_json_atomic, write_text_atomic
-from vibethinker.utils.run_log import read_metrics
 
 BREAKDOWNS = (("by_domain", "domain"), ("by_subdomain", "sub-domain"), ("by_difficulty", "difficulty"))
 
@@ -27,14 +27,19 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def eval_comparison(evals: dict[str, dict]) -> list[str]:
-    """pass@1 of every eval stage side by side: overall, then per domain, sub-domain and difficulty."""
+    """pass@1 of every eval stage side by side: overall, then per domain, sub-domain and difficulty; with two or
+    more stages, a last column with the change from the second-to-last stage to the last (e.g. before/after RL)."""
     names = list(evals)
     lines = ["## Held-out accuracy (pass@1 = avg@n)", ""]
     rows = [["overall", *[evals[n].get("pass@1") for n in names]]]
     for key, label in BREAKDOWNS:
         groups = sorted({g for n in names for g in evals[n].get(key, {})})
         rows += [[f"{label} {g}", *[evals[n].get(key, {}).get(g, {}).get("pass@1") for n in names]] for g in groups]
-    lines += _table(["", *names], rows)
+    header = ["", *names]
+    if len(names) >= 2:
+        header.append(f"{names[-1]} - {names[-2]}")
+        rows = [[*row, _delta(row[-2], row[-1])] for row in rows]
+    lines += _table(header, rows)
     metric_keys = sorted({k for n in names for k in evals[n] if k.startswith(("pass@", "cons@")) and not k.endswith("_ci")},
                          key=lambda k: (k.split("@")[0], int(k.split("@")[1])))
     metric_keys += ["mean_tokens", "cutoff_ratio", "n_problems", "n_samples"]
@@ -46,25 +51,10 @@ def eval_comparison(evals: dict[str, dict]) -> list[str]:
     return lines
 
 
-def plot_training_curve(metrics_path: Path, png_path: Path, key: str = "loss") -> bool:
-    rows = [r for r in read_metrics(metrics_path) if key in r]
-    if not rows:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot([r["step"] for r in rows], [r[key] for r in rows])
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel(key)
-    ax.set_title(f"{metrics_path.parent.name}: {key}")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
-    return True
+def _delta(before, after) -> str:
+    if before is None or after is None:
+        return "-"
+    return f"{after - before:+.3f}"
 
 
 def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -86,6 +76,8 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
         metrics = run_dir / name / "metrics.jsonl"
         if entry.get("kind") == "sft" and metrics.exists() and plot_training_curve(metrics, run_dir / f"{name}_loss.png"):
             lines += [f"## Training curve: {name}", "", f"![{name} loss]({name}_loss.png)", ""]
+        if entry.get("kind") == "rl" and (run_dir / name / "curves.png").exists():
+            lines += [f"## RL curves: {name}", "", f"![{name} curves]({name}/curves.png)", ""]
     if evals:
         lines += sample_responses(run_dir / list(evals)[-1] / "samples.jsonl")
     report = write_text_atomic(run_dir / "report.md", "\n".join(lines))
@@ -114,6 +106,10 @@ def _stage_note(entry: dict) -> str:
         return f"{s['steps']} steps, {s['samples']} samples, final loss {s['final_loss']:.3f}"
     if kind == "eval" and "pass@1" in s:
         return f"pass@1 {s['pass@1']:.3f} on {s.get('n_problems')} problems"
+    if kind == "rl" and "steps" in s:
+        kept = f", {s['filtering']['kept']} prompts kept by filtering" if s.get("filtering") else ""
+        return (f"{s['steps']} steps x {s['rollouts_per_step']} rollouts, reward {s['first_reward_mean']:.3f} -> "
+                f"{s['last_reward_mean']:.3f}{kept}")
     if kind == "init_model" and "parameters" in s:
         return f"{s['parameters'] / 1e6:.2f}M parameters, vocab {s['vocab_size']}"
     if kind == "data":

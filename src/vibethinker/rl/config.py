@@ -57,6 +57,11 @@ class RLConfig(BaseModel):
         "(overlong masking) while still counting in their group's reward statistics."))
     require_think: bool = Field(True, description=(
         "The response must contain </think> before the graded answer (SPEC 2.5)."))
+    dynamic_sampling: bool = Field(False, description=(
+        "Replace groups whose G rewards are all equal (zero advantage) with groups for fresh prompts, DAPO-style "
+        "(optional in SPEC 2.3); costs extra rollouts, keeps every trained group informative."))
+    dynamic_sampling_max_rounds: int = Field(3, ge=1, description=(
+        "Cap on replacement rounds per step; groups still without variance after it stay in the batch."))
     save_every: int = Field(0, ge=0, description=(
         "Write a checkpoint every k optimiser steps (0 = only the final model); only the newest keeps optimiser "
         "state for resuming."))

@@ -1,51 +1,57 @@
 """Rollouts of the on-policy loop (SPEC 2.3-2.5): sample G responses per prompt with the CURRENT policy object,
-score them, zero the responses cut at the length limit, optionally shape for brevity (Long2Short), then compute
-the MGPO advantages group by group."""
+score each group with a reward function, zero the responses cut at the length limit, optionally shape for brevity
+(Long2Short), then compute the MGPO advantages group by group."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
 
 import torch
 
 from vibethinker.data.records import Problem
-from vibethinker.generate.types import Generator, SamplingParams
+from vibethinker.generate.types import Completion, Generator, SamplingParams
 from vibethinker.prompts import render_prompt
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.long2short import long2short_rewards
 from vibethinker.rl.mgpo import mgpo_advantages
+from vibethinker.rl.rewards import GroupReward, RewardFunction, apply_length_limit, verifier_reward
 from vibethinker.rl.types import RolloutGroup, TrainingBatch
-from vibethinker.verify import score
+
+SCORE_WORKERS = 8
 
 
-def score_group(problem: Problem, completions, config: RLConfig) -> tuple[list[float], list[bool]]:
-    """(rewards, correct) of one group. A response cut at the length limit scores 0 and counts as wrong."""
-    rewards, correct = [], []
-    for completion in completions:
-        if completion.finish_reason == "length":
-            rewards.append(0.0)
-            correct.append(False)
-            continue
-        verdict = score(problem, completion.text, require_think=config.require_think)
-        rewards.append(float(verdict.reward))
-        correct.append(bool(verdict.correct))
+def score_group(problem: Problem, completions: Sequence[Completion], config: RLConfig,
+                reward_fn: RewardFunction) -> GroupReward:
+    """Rewards and correctness of one group: the reward function, then the length-limit rule (a response cut at
+    the limit scores 0 and is wrong), then optional Long2Short shaping of the correct ones."""
+    result = apply_length_limit(reward_fn(problem, completions), completions)
     if config.long2short:
-        rewards = long2short_rewards(rewards, correct, [max(1, c.num_tokens) for c in completions])
-    return rewards, correct
+        shaped = long2short_rewards(result.rewards, result.correct, [max(1, c.num_tokens) for c in completions])
+        result = GroupReward(shaped, result.correct)
+    return result
 
 
-def rollout(generator: Generator, problems: list[Problem], config: RLConfig, seed: int) -> list[RolloutGroup]:
-    """One rollout batch: ``config.group_size`` responses per problem, scored, with MGPO advantages."""
+def rollout(generator: Generator, problems: list[Problem], config: RLConfig, seed: int,
+            reward_fn: RewardFunction | None = None) -> list[RolloutGroup]:
+    """One rollout batch: ``config.group_size`` responses per problem, scored, with MGPO advantages.
+
+    Groups are scored in a thread pool: code verdicts wait on sandbox processes, math on worker processes.
+    """
+    reward_fn = reward_fn or verifier_reward(config.require_think)
     tokenizer = generator.tokenizer
     prompts = [render_prompt(tokenizer, p) for p in problems]
     sampling = SamplingParams(n=config.group_size, temperature=config.temperature, top_p=config.top_p,
                               max_new_tokens=config.max_new_tokens, seed=seed)
     completions = generator.generate(prompts, sampling)
+    per_problem = [completions[i * config.group_size:(i + 1) * config.group_size] for i in range(len(problems))]
+    with ThreadPoolExecutor(max_workers=SCORE_WORKERS) as pool:
+        scores = list(pool.map(lambda args: score_group(*args, config, reward_fn), zip(problems, per_problem)))
     groups = []
-    for index, (problem, prompt) in enumerate(zip(problems, prompts)):
-        group = completions[index * config.group_size:(index + 1) * config.group_size]
-        rewards, correct = score_group(problem, group, config)
-        advantages, weight = mgpo_advantages(rewards, correct, config.mgpo_lambda)
+    for problem, prompt, group, result in zip(problems, prompts, per_problem, scores):
+        advantages, weight = mgpo_advantages(result.rewards, result.correct, config.mgpo_lambda)
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        groups.append(RolloutGroup(problem.id, prompt_ids, group, rewards, correct, advantages, weight))
+        groups.append(RolloutGroup(problem.id, prompt_ids, group, result.rewards, result.correct, advantages, weight))
     return groups
 
 

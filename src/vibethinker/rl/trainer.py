@@ -13,6 +13,7 @@ Artefacts under ``out_dir``:
 - ``metrics.jsonl``, ``tensorboard/``  rewards, MGPO weights, entropy, lengths, KL, clipping, the rollout/trainer
                                 log-prob gap and throughput per logged step
 - ``rl_summary.json``           steps, problems, first/last reward, wall time
+- ``curves.png``                the logged curves of the phase, one panel per metric
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from vibethinker.model.checkpoint import (
 )
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.loss import policy_loss
+from vibethinker.report.plots import plot_metric_grid
+from vibethinker.rl.dynamic_sampling import replace_zero_variance, replacement_indices
+from vibethinker.rl.rewards import RewardFunction
 from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.types import RolloutGroup, TrainingBatch
 from vibethinker.utils.files import write_json_atomic
@@ -45,6 +49,9 @@ from vibethinker.utils.run_log import RunLog, read_metrics
 from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
 RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size"}
+# The panels of ``curves.png``, written at the end of each phase.
+CURVE_KEYS = ("reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy", "response_length_mean",
+              "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm", "generation_tokens_per_s")
 
 
 def step_problems(n_problems: int, prompts_per_step: int, seed: int, step: int) -> list[int]:
@@ -134,6 +141,7 @@ def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: R
 
 
 def rollout_metrics(groups: list[RolloutGroup]) -> dict[str, float]:
+    """Statistics of the groups that enter the loss."""
     rewards = [r for g in groups for r in g.rewards]
     advantages = [a for g in groups for a in g.advantages]
     lengths = [c.num_tokens for g in groups for c in g.completions]
@@ -154,10 +162,45 @@ def rollout_metrics(groups: list[RolloutGroup]) -> dict[str, float]:
 
 
 
+def sample_step(generator, problems: list[Problem], config: RLConfig, step: int,
+                reward_fn: RewardFunction | None) -> tuple[list[RolloutGroup], dict[str, float]]:
+    """The rollout batch of optimiser step ``step`` (with dynamic sampling when configured) and its metrics.
+
+    ``reward_mean`` / ``accuracy`` describe the step's scheduled prompts before any replacement: the policy's
+    score on the prompt stream, comparable with and without dynamic sampling. The other statistics describe the
+    groups that enter the loss.
+    """
+    scheduled = [problems[i] for i in step_problems(len(problems), config.prompts_per_step, config.seed, step)]
+    seed = rollout_seed(config.seed, step)
+    generated = [0]
+
+    def sample(batch: list[Problem], round_index: int) -> list[RolloutGroup]:
+        groups = rollout(generator, batch, config, seed + 104_729 * round_index, reward_fn)
+        generated[0] += sum(c.num_tokens for g in groups for c in g.completions)
+        return groups
+
+    groups = sample(scheduled, 0)
+    stream = rollout_metrics(groups)
+    extra: dict[str, float] = {}
+    if config.dynamic_sampling:
+        groups, stats = replace_zero_variance(
+            groups,
+            draw=lambda rnd, count: [problems[i] for i in replacement_indices(len(problems), count, config.seed,
+                                                                             step, rnd)],
+            sample=lambda batch, rnd: sample(batch, rnd + 1),
+            max_rounds=config.dynamic_sampling_max_rounds)
+        extra = {"dynamic_sampling_rounds": stats.rounds, "zero_variance_initial": stats.zero_variance_initial,
+                 "zero_variance_final": stats.zero_variance_final, "dynamic_sampling_extra_groups": stats.extra_groups}
+    trained = rollout_metrics(groups)
+    return groups, {**trained, "reward_mean": stream["reward_mean"], "accuracy": stream["accuracy"],
+                    "trained_reward_mean": trained["reward_mean"], "generated_tokens": generated[0], **extra}
+
+
 def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLConfig, out_dir: str | os.PathLike,
-             stop_after_steps: int | None = None) -> dict:
+             stop_after_steps: int | None = None, reward_fn: RewardFunction | None = None) -> dict:
     """Run one MGPO phase from ``model_path`` on ``problems``; resumes from ``out_dir`` when a checkpoint is there.
 
+    ``reward_fn`` scores each group (default: the domain verifiers, :func:`verifier_reward`).
     ``stop_after_steps`` ends the process early as an interruption would; resuming continues the same run exactly.
     """
     if not problems:
@@ -189,16 +232,14 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     log = RunLog(out_dir, resume_step=step)
     pad_id = tokenizer.pad_token_id
     started = time.time()
-    first_reward = last_reward = float("nan")
+    last_reward = float("nan")
     with progress_bar() as bar:
         task = bar.add_task("rl", total=total_steps, completed=step, info="")
         while step < total_steps:
             if stop_after_steps is not None and step >= stop_after_steps:
                 break
-            batch_problems = [problems[i] for i in step_problems(len(problems), config.prompts_per_step,
-                                                                 config.seed, step)]
             t0 = time.time()
-            groups = rollout(generator, batch_problems, config, rollout_seed(config.seed, step))
+            groups, metrics = sample_step(generator, problems, config, step, reward_fn)
             gen_seconds = time.time() - t0
             batch = build_batch(groups, pad_id, config.mask_truncated)
             t1 = time.time()
@@ -212,36 +253,36 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
             optimizer.zero_grad(set_to_none=True)
             train_seconds = time.time() - t1
             step += 1
-            metrics = rollout_metrics(groups)
             last_reward = metrics["reward_mean"]
-            if step == 1:
-                first_reward = last_reward
             if step % config.log_every == 0 or step == total_steps:
-                generated = sum(c.num_tokens for g in groups for c in g.completions)
                 log.log(step, {
                     **metrics, "entropy": stats.entropy, "kl": stats.kl, "clip_fraction": stats.clip_fraction,
                     "ratio_mean": stats.ratio_mean, "logprob_gap": stats.logprob_gap, "loss": stats.loss,
                     "policy_loss": stats.policy_loss, "grad_norm": grad_norm, "lr": config.learning_rate,
                     "loss_sequences": batch.n_sequences, "loss_tokens": batch.n_response_tokens,
-                    "generation_tokens_per_s": generated / max(gen_seconds, 1e-9),
+                    "generation_tokens_per_s": metrics["generated_tokens"] / max(gen_seconds, 1e-9),
                     "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
                 save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
-            bar.update(task, completed=step, info=f"reward {last_reward:.3f}")
+            bar.update(task, completed=step, info=(
+                f"reward {last_reward:.3f} | w {metrics['mgpo_weight_mean']:.2f} | entropy {stats.entropy:.3f} | "
+                f"len {metrics['response_length_mean']:.0f} | cut {metrics['truncated_share']:.2f}"))
     log.close()
     if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
         save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
         return {"finished": False, "step": step}
     save_pretrained_atomic(model, tokenizer, out_dir / "model")
-    logged = read_metrics(out_dir / "metrics.jsonl")  # covers the steps before a resume too
-    if logged:
-        first_reward = logged[0].get("reward_mean", first_reward)
+    logged = [r["reward_mean"] for r in read_metrics(out_dir / "metrics.jsonl") if "reward_mean" in r]
+    quarter = max(1, len(logged) // 4)  # single steps are noisy; the summary compares the first and last quarter
     summary = {
         "finished": True, "steps": total_steps, "problems": len(problems),
         "rollouts_per_step": config.prompts_per_step * config.group_size,
-        "first_reward_mean": first_reward, "last_reward_mean": last_reward,
+        "first_reward_mean": sum(logged[:quarter]) / quarter if logged else float("nan"),
+        "last_reward_mean": sum(logged[-quarter:]) / quarter if logged else last_reward,
+        "reward_window_steps": quarter,
         "train_seconds": time.time() - started, "device": str(device),
     }
     write_json_atomic(out_dir / "rl_summary.json", summary)
+    plot_metric_grid(out_dir / "metrics.jsonl", out_dir / "curves.png", CURVE_KEYS, title=out_dir.name)
     return summary
