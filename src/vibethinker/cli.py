@@ -120,6 +120,32 @@ def verify(
 
 
 @app.command()
+def fuse(
+    checkpoints: list[Path] = typer.Argument(..., help="HF checkpoint folders of one architecture and tokenizer."),
+    weights: Optional[str] = typer.Option(None, help="Comma-separated w_i >= 0 summing to 1 (default: uniform 1/N)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the fused checkpoint (replaced atomically)."),
+) -> None:
+    """Average checkpoints parameter-wise, M = sum_i w_i * M_i (SPEC 2.2 step 4), into a new checkpoint."""
+    from vibethinker.model.fusion import fuse_checkpoints
+
+    try:
+        parsed = None
+        if weights is not None:
+            try:
+                parsed = [float(part) for part in weights.split(",")]
+            except ValueError:
+                raise ValueError(f"--weights expects comma-separated numbers such as 0.5,0.5, got {weights!r}"
+                                 ) from None
+        path = fuse_checkpoints(checkpoints, parsed, out)
+    except (FileNotFoundError, ValueError) as exc:
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(str(exc))}")  # shapes like [64, 32] are not markup
+        raise typer.Exit(2)
+    typer.echo(str(path))  # stdout, unwrapped: scripts read the path
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder with manifest.json.")) -> None:
     """(Re)build report.md and summary.json of a run folder."""
     from vibethinker.report import write_run_report
@@ -133,3 +159,12 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder with manifest.
 
 if __name__ == "__main__":
     app()
+
+
+def _register_subcommands() -> None:
+    from vibethinker.data.tools_cli import data_app
+
+    app.add_typer(data_app, name="data", help="Data tools: convert public formats, decontaminate against eval sets.")
+
+
+_register_subcommands()

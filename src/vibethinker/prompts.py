@@ -28,6 +28,8 @@ def user_message(problem: Problem) -> str:
         starter = problem.meta.get("starter_code")
         block = f"```python\n{starter}\n```" if starter else "```python\n# YOUR CODE HERE\n```"
         return f"{CODE_INSTRUCTION}\n\nQuestion: {problem.problem}\n\n### Format: {fmt}\n{block}\n\n### Answer: (use the provided format with backticks)\n"
+    if problem.domain == "instruct":  # the instruction itself is the prompt (SPEC 2.7); no answer format
+        return problem.problem
     if problem.choices:
         options = "\n".join(f"({chr(ord('A') + i)}) {choice}" for i, choice in enumerate(problem.choices))
         return f"{problem.problem}\n{options}\n{CHOICE_SUFFIX}"
