@@ -156,3 +156,36 @@ def test_rl_stage_runs_a_phase_after_sft(tmp_path):
     assert (out / "rl_math" / "model" / "model.safetensors").exists()
     rows = [json.loads(line) for line in (out / "rl_math" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
+
+
+def test_instruct_rl_stage_uses_the_instruct_reward_and_refuses_mgpo_weighting(tmp_path, tiny_checkpoint):
+    from vibethinker.data.records import Problem, write_jsonl
+
+    problems = [Problem(id=f"inst-{i}", domain="instruct", subdomain="format", difficulty=1, source="test",
+                        problem=f"Write {i + 2} words about sums, all lowercase.",
+                        meta={"constraints": [{"kind": "letter_case", "case": "lower"}]}) for i in range(4)]
+    data = write_jsonl(tmp_path / "instruct.jsonl", problems)
+    stage = f"""name: instruct
+stages:
+  - name: rl_instruct
+    kind: rl
+    model: {tiny_checkpoint}
+    data: {data}
+    reward: instruct
+    rule_weight: 1.0
+    group_size: 2
+    prompts_per_step: 2
+    max_steps: 1
+    max_new_tokens: 12
+    micro_batch_size: 4
+    require_think: false
+"""
+    recipe = tmp_path / "instruct.yaml"
+    recipe.write_text(stage)  # mgpo_lambda keeps its MGPO default of 2: refused for a graded reward
+    result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 2 and "mgpo_lambda" in result.output
+    recipe.write_text(stage + "    mgpo_lambda: 0\n")
+    result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (tmp_path / "run" / "rl_instruct" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["reward_fn/completions"] == 4  # the instruct reward scored the group, not the verifiers

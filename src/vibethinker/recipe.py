@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vibethinker.model.tiny import TinyModelConfig
 from vibethinker.rl.config import RLConfig
+from vibethinker.rl.judge import JudgeConfig
 from vibethinker.sft.config import SFTConfig
 
 
@@ -93,6 +94,14 @@ class RLStage(StageBase, RLConfig):
     filter_samples: int = Field(0, ge=0, description=(
         "Before the phase, sample this many responses per prompt with the starting model and drop prompts solved "
         "always or never (SPEC 2.3); estimates are cached in the stage folder. 0 = no filtering."))
+    reward: Literal["verifier", "instruct"] = Field("verifier", description=(
+        "'verifier': the domain verifiers' binary reward (SPEC 2.5); 'instruct': rule-validator fraction mixed "
+        "with a rubric judge score (SPEC 2.7), a graded reward that needs mgpo_lambda: 0."))
+    judge: JudgeConfig | None = Field(None, description=(
+        "The rubric judge of reward 'instruct' (a local HF checkpoint or an OpenAI-compatible server); without "
+        "it only the rule validators score."))
+    rule_weight: float = Field(0.5, ge=0, le=1, description=(
+        "Reward 'instruct': weight of the rule fraction against the judge's rubric score *(our default 0.5)*."))
 
 
 class EvalStage(StageBase):

@@ -8,8 +8,22 @@ from vibethinker.pipeline import StageContext, require_exists
 from vibethinker.recipe import RLStage
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.filtering import estimate_and_filter, model_fingerprint
+from vibethinker.rl.instruct_reward import check_graded_config, instruct_reward
+from vibethinker.rl.judge import make_judge
+from vibethinker.rl.rewards import RewardFunction
 from vibethinker.rl.trainer import train_rl
 from vibethinker.utils.files import write_json_atomic
+
+
+def build_reward(stage: RLStage, config: RLConfig) -> RewardFunction | None:
+    """The stage's reward function; None = the domain verifiers (the trainer's default)."""
+    if stage.reward == "verifier":
+        if stage.judge is not None:
+            raise ValueError(f"stage {stage.name!r}: 'judge' is only used with reward: instruct")
+        return None
+    check_graded_config(config)
+    judge = make_judge(stage.judge) if stage.judge else None
+    return instruct_reward(judge, rule_weight=stage.rule_weight, require_think=config.require_think)
 
 
 def run_rl_stage(stage: RLStage, ctx: StageContext) -> dict:
@@ -30,5 +44,5 @@ def run_rl_stage(stage: RLStage, ctx: StageContext) -> dict:
             raise ValueError(f"stage {stage.name!r}: prompt filtering left no problem (all solved always or never "
                              f"by {model}); {filtering}")
         problems = result.kept
-    summary = train_rl(model, problems, config, ctx.stage_dir)
+    summary = train_rl(model, problems, config, ctx.stage_dir, reward_fn=build_reward(stage, config))
     return {**summary, **({"filtering": filtering} if filtering else {})}

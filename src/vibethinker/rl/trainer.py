@@ -262,6 +262,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                     "loss_sequences": batch.n_sequences, "loss_tokens": batch.n_response_tokens,
                     "generation_tokens_per_s": metrics["generated_tokens"] / max(gen_seconds, 1e-9),
                     "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
+                    **{f"reward_fn/{k}": v for k, v in getattr(reward_fn, "stats", {}).items()},
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
                 save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
