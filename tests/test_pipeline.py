@@ -7,6 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from conftest import build_tiny_checkpoint
+
 from vibethinker.cli import app
 from vibethinker.data.records import load_problems
 
@@ -189,3 +191,92 @@ stages:
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in (tmp_path / "run" / "rl_instruct" / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["reward_fn/completions"] == 4  # the instruct reward scored the group, not the verifiers
+
+
+def test_spectrum_stages_chain_sft_curriculum_probe_fuse_rl_and_distill(tmp_path):
+    recipe = tmp_path / "spectrum.yaml"
+    recipe.write_text(MINI.split("  - name: eval_sft")[0] + """  - name: sft_hard
+    kind: sft
+    model: "@sft"
+    data: "@data/train.jsonl"
+    curriculum: {min_trace_tokens: 84}
+    learning_rate: 0.002
+    epochs: 1
+    seq_len: 512
+    packing: false
+    rows_per_micro_batch: 8
+    save_every: 2
+  - name: fuse
+    kind: probe_fuse
+    sft: "@sft_hard"
+    data: "@data/probe.jsonl"
+    k: 2
+    n: 2
+    max_new_tokens: 16
+  - name: rl_math
+    kind: rl
+    model: "@fuse"
+    data: "@data/train.jsonl"
+    domains: [math]
+    group_size: 2
+    prompts_per_step: 2
+    max_steps: 1
+    max_new_tokens: 16
+    micro_batch_size: 4
+""")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    curriculum = json.loads((out / "sft_hard" / "curriculum.json").read_text())
+    assert 0 < curriculum["problems_kept"] < curriculum["problems_in"]
+    assert {(out / "fuse" / f).exists() for f in ("probing.json", "probing.md", "probing.png")} == {True}
+    assert stages["fuse"]["summary"]["checkpoints_probed"] >= 2
+    assert json.loads((out / "fuse" / "model" / "fusion.json").read_text())["weights"]
+    rl_problems = json.loads((out / "rl_math" / "rl_summary.json").read_text())["problems"]
+    assert rl_problems == sum(p.domain == "math" for p in load_problems(out / "data" / "train.jsonl"))
+
+
+def test_distill_stage_distils_verified_teacher_traces_into_the_student(tmp_path):
+    from test_rl_trainer import make_easy_problems
+
+    from vibethinker.data.records import write_jsonl
+    from vibethinker.prompts import user_message
+    from vibethinker.sft import SFTConfig, train_sft
+
+    problems = make_easy_problems()
+    texts = [user_message(p) for p in problems] + [t for p in problems for t in p.traces]
+    base = build_tiny_checkpoint(tmp_path / "base", texts)
+    train_sft(base, problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1, epochs=25,
+                                        seq_len=128, rows_per_micro_batch=8, packing=False, save_every=0,
+                                        device="cpu"), tmp_path / "teacher")
+    data = write_jsonl(tmp_path / "easy.jsonl", problems)
+    recipe = tmp_path / "distill.yaml"
+    recipe.write_text(f"""name: distill
+stages:
+  - name: distill
+    kind: distill
+    student: {tmp_path / "teacher" / "model"}
+    teachers: [{tmp_path / "teacher" / "model"}]
+    data: {data}
+    samples_per_problem: 4
+    max_new_tokens: 40
+    min_tokens: 0
+    keep_low_quantile: 0.0
+    keep_high_quantile: 1.0
+    drop_top_fraction: 0.0
+    sft: {{epochs: 1, seq_len: 128, packing: false, rows_per_micro_batch: 8, save_every: 0}}
+  - name: eval_distill
+    kind: eval
+    model: "@distill"
+    data: {data}
+    n: 1
+    max_new_tokens: 40
+""")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "manifest.json").read_text())["stages"]["distill"]["summary"]
+    assert 0 < summary["kept"] <= summary["harvested"]
+    assert (out / "distill" / "sft" / "model" / "model.safetensors").exists()
+    assert (out / "eval_distill" / "summary.json").exists()  # @distill resolves to the distilled student

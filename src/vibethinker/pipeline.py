@@ -22,7 +22,9 @@ from vibethinker.recipe import Recipe, RecipeError, StageBase
 from vibethinker.utils.files import read_json, write_json_atomic
 from vibethinker.utils.progress import console
 
-MODEL_STAGE_KINDS = {"init_model", "sft", "rl"}
+# Where a model stage's checkpoint lives inside its folder: ``@NAME`` resolves to it.
+MODEL_ARTIFACTS = {"init_model": "model", "sft": "model", "rl": "model", "probe_fuse": "model",
+                   "distill": "sft/model"}
 
 
 @dataclass
@@ -42,7 +44,8 @@ class StageContext:
 
 def stage_artifact(recipe: Recipe, run_dir: Path, name: str) -> Path:
     stage = recipe.stage(name)
-    return run_dir / name / "model" if stage.kind in MODEL_STAGE_KINDS else run_dir / name
+    artifact = MODEL_ARTIFACTS.get(stage.kind)
+    return run_dir / name / artifact if artifact else run_dir / name
 
 
 def resolve_reference(recipe: Recipe, run_dir: Path, value: str) -> Path:
@@ -54,12 +57,15 @@ def resolve_reference(recipe: Recipe, run_dir: Path, value: str) -> Path:
 
 def _stage_runners() -> dict[str, Callable[[StageBase, StageContext], dict]]:
     from vibethinker.data.stage import run_data_stage
+    from vibethinker.distill.stage import run_distill_stage
     from vibethinker.eval.stage import run_eval_stage
     from vibethinker.model.stage import run_init_model_stage
+    from vibethinker.probe.stage import run_probe_fuse_stage
     from vibethinker.rl.stage import run_rl_stage
     from vibethinker.sft.stage import run_sft_stage
 
-    return {"data": run_data_stage, "init_model": run_init_model_stage, "sft": run_sft_stage, "rl": run_rl_stage,
+    return {"data": run_data_stage, "init_model": run_init_model_stage, "sft": run_sft_stage,
+            "probe_fuse": run_probe_fuse_stage, "rl": run_rl_stage, "distill": run_distill_stage,
             "eval": run_eval_stage}
 
 
@@ -121,6 +127,25 @@ def clear_stage_dir(path: Path) -> None:
         trash = path.with_name(f".{path.name}.stale-{os.getpid()}")
         os.replace(path, trash)
         shutil.rmtree(trash)
+
+
+def load_stage_problems(stage: StageBase, ctx: StageContext, field_name: str = "data") -> list:
+    """The problems of a stage's data file, narrowed by its ``domains`` / ``subdomains`` / ``max_problems``."""
+    from vibethinker.data.records import load_problems
+
+    path = require_exists(ctx.resolve(field_name, getattr(stage, field_name)), field_name, stage)
+    problems = load_problems(path)
+    domains, subdomains = getattr(stage, "domains", None), getattr(stage, "subdomains", None)
+    if domains:
+        problems = [p for p in problems if p.domain in domains]
+    if subdomains:
+        problems = [p for p in problems if p.subdomain in subdomains]
+    limit = getattr(stage, "max_problems", None)
+    problems = problems[:limit] if limit else problems
+    if not problems:
+        raise RecipeError(f"stage {stage.name!r}: no problem of {path} matches domains={domains} "
+                          f"subdomains={subdomains}")
+    return problems
 
 
 def require_exists(path: Path, what: str, stage: StageBase) -> Path:

@@ -26,9 +26,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vibethinker.model.tiny import TinyModelConfig
+from vibethinker.distill.config import DistillConfig
+from vibethinker.probe.config import ProbeConfig
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.judge import JudgeConfig
 from vibethinker.sft.config import SFTConfig
+from vibethinker.sft.curriculum import CurriculumConfig
 
 
 class RecipeError(ValueError):
@@ -77,15 +80,50 @@ class InitModelStage(StageBase):
     architecture: TinyModelConfig = Field(default_factory=TinyModelConfig)
 
 
-class SFTStage(StageBase, SFTConfig):
+class ProblemSelection(BaseModel):
+    """Which problems of a data file a stage uses, so one mixed file can feed per-domain phases."""
+
+    domains: list[str] | None = Field(None, description=(
+        "Keep only problems of these domains (math, code, stem, instruct), e.g. one RL phase per domain (SPEC 2)."))
+    subdomains: list[str] | None = Field(None, description="Keep only problems of these sub-domains.")
+    max_problems: int | None = Field(None, gt=0, description=(
+        "Keep the first N problems after the domain filters (file order) *(our default: all)*."))
+
+
+class SFTStage(StageBase, SFTConfig, ProblemSelection):
     """Supervised fine-tuning; every ``SFTConfig`` field can be set here directly."""
 
     kind: Literal["sft"]
     model: str = Field(description="Starting checkpoint: '@stage' or a local HF checkpoint folder.")
     data: str = Field(description="Problems with reference traces (JSONL/parquet).")
+    curriculum: CurriculumConfig | None = Field(None, description=(
+        "Curriculum filters of SFT stage 2 (SPEC 2.1): keep traces of at least min_trace_tokens and, with a "
+        "difficulty_reference model, only problems it gets wrong at least min_error_rate of the time."))
 
 
-class RLStage(StageBase, RLConfig):
+class ProbeFuseStage(StageBase, ProbeConfig):
+    """Diversity-exploring distillation (SPEC 2.2): Pass@K-probe an SFT stage's checkpoints per sub-domain, pick
+    the best checkpoint per sub-domain and fuse the specialists into ``model/``."""
+
+    kind: Literal["probe_fuse"]
+    sft: str = Field(description="The SFT stage whose checkpoints/ and final model/ are probed ('@sft' or a folder).")
+    data: str = Field(description="Probing problems with verified answers, one set per sub-domain (e.g. probe.jsonl).")
+    weights: Literal["uniform"] = Field("uniform", description=(
+        "Fusion weights over sub-domains: uniform w_i = 1/N as in the 1.5B report (SPEC 2.2 step 4)."))
+
+
+class DistillStage(StageBase, DistillConfig, ProblemSelection):
+    """Offline self-distillation (SPEC 2.6): verified traces of the teachers, selected by S_LP under the student,
+    then SFT of the student; the distilled model is ``sft/model``."""
+
+    kind: Literal["distill"]
+    student: str = Field(description="The student checkpoint ('@stage' or a folder).")
+    teachers: list[str] = Field(min_length=1, description=(
+        "The RL phases' checkpoints to harvest from ('@rl_math', '@rl_code', ... or folders)."))
+    data: str = Field(description="Problems the teachers answer (training problems, never the eval sets).")
+
+
+class RLStage(StageBase, RLConfig, ProblemSelection):
     """One MGPO phase (SPEC 2.3); chain phases as consecutive ``rl`` stages, each starting from ``@previous``."""
 
     kind: Literal["rl"]
@@ -120,7 +158,8 @@ class EvalStage(StageBase):
     seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
 
 
-Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, RLStage, EvalStage], Field(discriminator="kind")]
+Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, ProbeFuseStage, RLStage, DistillStage, EvalStage],
+                  Field(discriminator="kind")]
 
 
 class Recipe(BaseModel):
@@ -137,11 +176,12 @@ class Recipe(BaseModel):
             if stage.name in seen:
                 raise ValueError(f"stages.{index}: duplicate stage name {stage.name!r}")
             for field, value in stage:
-                if isinstance(value, str) and value.startswith("@"):
-                    target = value[1:].split("/", 1)[0]
-                    if target not in seen:
-                        raise ValueError(f"stages.{index}.{field}: {value!r} refers to {target!r}, which is not an "
-                                         f"earlier stage (earlier: {seen or 'none'})")
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, str) and item.startswith("@"):
+                        target = item[1:].split("/", 1)[0]
+                        if target not in seen:
+                            raise ValueError(f"stages.{index}.{field}: {item!r} refers to {target!r}, which is not "
+                                             f"an earlier stage (earlier: {seen or 'none'})")
             seen.append(stage.name)
         return self
 

@@ -78,6 +78,9 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
             lines += [f"## Training curve: {name}", "", f"![{name} loss]({name}_loss.png)", ""]
         if entry.get("kind") == "rl" and (run_dir / name / "curves.png").exists():
             lines += [f"## RL curves: {name}", "", f"![{name} curves]({name}/curves.png)", ""]
+        if entry.get("kind") == "probe_fuse" and (run_dir / name / "probing.md").exists():
+            lines += [f"## Diversity probing: {name}", "", (run_dir / name / "probing.md").read_text().strip(), "",
+                      f"![{name} probing]({name}/probing.png)", ""]
     if evals:
         lines += sample_responses(run_dir / list(evals)[-1] / "samples.jsonl")
     report = write_text_atomic(run_dir / "report.md", "\n".join(lines))
@@ -103,7 +106,14 @@ def _stage_note(entry: dict) -> str:
     s = entry.get("summary", {})
     kind = entry.get("kind")
     if kind == "sft" and "steps" in s:
-        return f"{s['steps']} steps, {s['samples']} samples, final loss {s['final_loss']:.3f}"
+        kept = s.get("curriculum")
+        curriculum = f"; curriculum kept {kept['problems_kept']}/{kept['problems_in']} problems" if kept else ""
+        return f"{s['steps']} steps, {s['samples']} samples, final loss {s['final_loss']:.3f}{curriculum}"
+    if kind == "probe_fuse" and "specialists" in s:
+        picks = ", ".join(f"{sub}: step {v['step']}" for sub, v in s["specialists"].items())
+        return f"{s['checkpoints_probed']} checkpoints, pass@{s['k']} specialists {picks}"
+    if kind == "distill" and "kept" in s:
+        return f"{s['kept']} of {s['harvested']} verified traces kept for {s['problems']} problems"
     if kind == "eval" and "pass@1" in s:
         return f"pass@1 {s['pass@1']:.3f} on {s.get('n_problems')} problems"
     if kind == "rl" and "steps" in s:

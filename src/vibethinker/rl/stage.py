@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from vibethinker.data.records import load_problems
 from vibethinker.generate import SamplingParams, make_generator
-from vibethinker.pipeline import StageContext, require_exists
+from vibethinker.pipeline import StageContext, load_stage_problems, require_exists
 from vibethinker.recipe import RLStage
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.filtering import estimate_and_filter, model_fingerprint
@@ -28,7 +27,7 @@ def build_reward(stage: RLStage, config: RLConfig) -> RewardFunction | None:
 
 def run_rl_stage(stage: RLStage, ctx: StageContext) -> dict:
     model = require_exists(ctx.resolve("model", stage.model), "model", stage)
-    problems = load_problems(require_exists(ctx.resolve("data", stage.data), "data", stage))
+    problems = load_stage_problems(stage, ctx)
     config = RLConfig(**{name: getattr(stage, name) for name in RLConfig.model_fields})
     filtering = None
     if stage.filter_samples:
