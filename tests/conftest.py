@@ -29,6 +29,32 @@ def make_addition_problems(count: int = 40, seed: int = 0) -> list[Problem]:
     return problems
 
 
+def make_easy_problems(count: int = 40, seed: int = 0) -> list[Problem]:
+    """Sums of two numbers in 1..4: a 2-layer model learns them in seconds, yet still errs when sampling."""
+    rng = random.Random(seed)
+    problems = []
+    for i in range(count):
+        a, b = rng.randint(1, 4), rng.randint(1, 4)
+        problems.append(Problem(id=f"easy-{i}", domain="math", subdomain="addition", difficulty=1,
+                                problem=f"What is {a} + {b}?", answer=str(a + b), source="test",
+                                traces=[f"<think>\n{a} + {b} = {a + b}.\n</think>\nThe answer is \\boxed{{{a + b}}}."]))
+    return problems
+
+
+def train_warm_model(root, problems: list[Problem], epochs: float, save_every: int = 0):
+    """A tiny model (tokenizer trained on ``problems``) SFT-trained on their traces at 3e-3: the quick way to a
+    model that solves some problems some of the time. Returns the SFT folder (``model/``, ``checkpoints/``)."""
+    from vibethinker.prompts import user_message
+    from vibethinker.sft import SFTConfig, train_sft
+
+    texts = [user_message(p) for p in problems] + [t for p in problems for t in p.traces]
+    base = build_tiny_checkpoint(root / "base", texts)
+    train_sft(base, problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1, epochs=epochs,
+                                        seq_len=128, rows_per_micro_batch=8, packing=False, save_every=save_every,
+                                        seed=0, device="cpu"), root / "sft")
+    return root / "sft"
+
+
 @pytest.fixture(scope="session")
 def addition_problems() -> list[Problem]:
     return make_addition_problems()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from conftest import build_tiny_checkpoint, make_addition_problems
+from conftest import make_addition_problems, train_warm_model
 from vibethinker.data.records import Problem
 from vibethinker.generate import Completion, SamplingParams, make_generator
 from vibethinker.model import load_tokenizer
-from vibethinker.prompts import render_prompt, user_message
-from vibethinker.sft import SFTConfig, train_sft
+from vibethinker.prompts import render_prompt
 from vibethinker.sft.curriculum import (CurriculumConfig, apply_curriculum, filter_hard, filter_min_trace_tokens,
                                         response_tokens)
 from vibethinker.sft.packing import tokenize_sample
@@ -22,11 +21,7 @@ def reference(tmp_path_factory):
     """A tiny model SFT-trained on additions until it solves some of them some of the time."""
     root = tmp_path_factory.mktemp("curriculum-ref")
     problems = make_addition_problems(16, seed=0)
-    texts = [user_message(p) for p in problems] + [t for p in problems for t in p.traces]
-    base = build_tiny_checkpoint(root / "base", texts)
-    train_sft(base, problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1, epochs=40,
-                                        seq_len=128, rows_per_micro_batch=8, packing=False, seed=0, device="cpu"),
-              root / "sft")
+    train_warm_model(root, problems, epochs=40)
     return root / "sft" / "model", problems
 
 

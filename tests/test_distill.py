@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_checkpoint
+from conftest import make_easy_problems, train_warm_model
 from pydantic import ValidationError
 
 from vibethinker.data.records import Problem, load_problems
@@ -28,8 +28,8 @@ from vibethinker.distill import harvest as harvest_module
 from vibethinker.distill.harvest import sampling_params
 from vibethinker.generate import make_generator
 from vibethinker.model import load_model, load_tokenizer
-from vibethinker.prompts import render_prompt, render_response, user_message
-from vibethinker.sft import SFTConfig, train_sft
+from vibethinker.prompts import render_prompt, render_response
+from vibethinker.sft import SFTConfig
 from vibethinker.sft.packing import collate_rows, tokenize_sample
 from vibethinker.sft.trainer import micro_batch_loss
 from vibethinker.verify import score
@@ -37,34 +37,17 @@ from vibethinker.verify import score
 # ---------------------------------------------------------------- fixtures
 
 
-def make_easy_problems(count: int = 24, seed: int = 0) -> list[Problem]:
-    """Sums of two numbers in 1..4: a 2-layer model learns them in seconds, yet still errs when sampling."""
-    rng = random.Random(seed)
-    problems = []
-    for i in range(count):
-        a, b = rng.randint(1, 4), rng.randint(1, 4)
-        problems.append(Problem(id=f"easy-{i}", domain="math", subdomain="addition", difficulty=1,
-                                problem=f"What is {a} + {b}?", answer=str(a + b), source="test",
-                                traces=[f"<think>\n{a} + {b} = {a + b}.\n</think>\nThe answer is \\boxed{{{a + b}}}."]))
-    return problems
-
-
 @pytest.fixture(scope="module")
 def easy_problems() -> list[Problem]:
-    return make_easy_problems()
+    return make_easy_problems(24)
 
 
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory, easy_problems) -> dict[str, str]:
     """A random base (the student) and two checkpoints of one SFT run on it (the teachers: mid-run and final)."""
-    root = tmp_path_factory.mktemp("distill")
-    texts = [user_message(p) for p in easy_problems] + [t for p in easy_problems for t in p.traces]
-    base = build_tiny_checkpoint(root / "base", texts)
-    train_sft(base, easy_problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1, epochs=60,
-                                             seq_len=128, rows_per_micro_batch=8, packing=False, save_every=120,
-                                             seed=0, device="cpu"), root / "sft")
-    return {"base": str(base), "mid": str(root / "sft" / "checkpoints" / "step-000120"),
-            "final": str(root / "sft" / "model")}
+    sft = train_warm_model(tmp_path_factory.mktemp("distill"), easy_problems, epochs=60, save_every=120)
+    return {"base": str(sft.parent / "base"), "mid": str(sft / "checkpoints" / "step-000120"),
+            "final": str(sft / "model")}
 
 
 def _harvest_config(**kw) -> DistillConfig:

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conftest import build_tiny_checkpoint
+from conftest import make_easy_problems, train_warm_model
 
 from vibethinker.cli import app
 from vibethinker.data.records import load_problems
@@ -238,26 +238,18 @@ def test_spectrum_stages_chain_sft_curriculum_probe_fuse_rl_and_distill(tmp_path
 
 
 def test_distill_stage_distils_verified_teacher_traces_into_the_student(tmp_path):
-    from test_rl_trainer import make_easy_problems
-
     from vibethinker.data.records import write_jsonl
-    from vibethinker.prompts import user_message
-    from vibethinker.sft import SFTConfig, train_sft
 
     problems = make_easy_problems()
-    texts = [user_message(p) for p in problems] + [t for p in problems for t in p.traces]
-    base = build_tiny_checkpoint(tmp_path / "base", texts)
-    train_sft(base, problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1, epochs=25,
-                                        seq_len=128, rows_per_micro_batch=8, packing=False, save_every=0,
-                                        device="cpu"), tmp_path / "teacher")
+    teacher = train_warm_model(tmp_path, problems, epochs=25) / "model"
     data = write_jsonl(tmp_path / "easy.jsonl", problems)
     recipe = tmp_path / "distill.yaml"
     recipe.write_text(f"""name: distill
 stages:
   - name: distill
     kind: distill
-    student: {tmp_path / "teacher" / "model"}
-    teachers: [{tmp_path / "teacher" / "model"}]
+    student: {teacher}
+    teachers: [{teacher}]
     data: {data}
     samples_per_problem: 4
     max_new_tokens: 40
@@ -280,3 +272,28 @@ stages:
     assert 0 < summary["kept"] <= summary["harvested"]
     assert (out / "distill" / "sft" / "model" / "model.safetensors").exists()
     assert (out / "eval_distill" / "summary.json").exists()  # @distill resolves to the distilled student
+
+
+def test_stage_problem_selection_filters_domains_and_samples_across_the_file(tmp_path):
+    from vibethinker.data.records import write_jsonl
+    from vibethinker.pipeline import StageContext, load_stage_problems
+    from vibethinker.recipe import RecipeError, RLStage, load_recipe
+
+    problems = make_easy_problems(30)
+    for i, p in enumerate(problems):
+        p.subdomain = "early" if i < 15 else "late"
+    data = write_jsonl(tmp_path / "p.jsonl", problems)
+    (tmp_path / "r.yaml").write_text(f"name: r\nseed: 3\nstages:\n  - {{name: rl, kind: rl, model: m, data: {data}}}\n")
+    recipe = load_recipe(str(tmp_path / "r.yaml"))
+    ctx = StageContext(recipe, tmp_path, tmp_path / "rl")
+
+    def select(**kw):
+        return load_stage_problems(RLStage(name="rl", kind="rl", model="m", data=str(data), **kw), ctx)
+
+    sampled = select(max_problems=10)
+    assert len(sampled) == 10 and {p.subdomain for p in sampled} == {"early", "late"}  # not just the file head
+    assert [p.id for p in sampled] == sorted((p.id for p in sampled), key=lambda x: int(x.split("-")[1]))
+    assert [p.id for p in select(max_problems=10)] == [p.id for p in sampled]  # seeded by the recipe
+    assert {p.subdomain for p in select(subdomains=["late"])} == {"late"}
+    with pytest.raises(RecipeError, match="no problem"):
+        select(domains=["code"])

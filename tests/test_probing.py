@@ -6,15 +6,13 @@ import json
 
 import pytest
 
-from conftest import build_tiny_checkpoint, make_addition_problems
+from conftest import make_addition_problems, train_warm_model
 from vibethinker.data.records import read_rows
 from vibethinker.eval.metrics import pass_at_k
 from vibethinker.generate import make_generator
 from vibethinker.probe import (CheckpointProbe, ProbeConfig, ProbeResult, Specialist, fusion_weights,
                                list_checkpoints, probe_checkpoints, select_specialists)
 from vibethinker.probe.probing import score_samples
-from vibethinker.prompts import user_message
-from vibethinker.sft import SFTConfig, train_sft
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -24,11 +22,7 @@ def sft_run(tmp_path_factory):
     """A tiny model SFT-trained on additions: a checkpoint at step 80 and the final model at step 160."""
     root = tmp_path_factory.mktemp("probe-sft")
     problems = make_addition_problems(16, seed=0)
-    texts = [user_message(p) for p in problems] + [t for p in problems for t in p.traces]
-    base = build_tiny_checkpoint(root / "base", texts)
-    train_sft(base, problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1, epochs=40,
-                                        seq_len=128, rows_per_micro_batch=8, packing=False, save_every=80, seed=0,
-                                        device="cpu"), root / "sft")
+    train_warm_model(root, problems, epochs=40, save_every=80)
     return root / "sft", problems
 
 

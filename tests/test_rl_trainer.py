@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
-from conftest import build_tiny_checkpoint
+from conftest import make_easy_problems, train_warm_model
 from safetensors.torch import load_file
 
 from vibethinker.data.records import Problem
 from vibethinker.eval.runner import EvalConfig, evaluate
 from vibethinker.generate import make_generator
 from vibethinker.model import load_model, load_tokenizer
-from vibethinker.prompts import user_message
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.rewards import GroupReward
 from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.trainer import accumulate_gradients, step_problems, train_rl
-from vibethinker.sft import SFTConfig, train_sft
-
-
-def make_easy_problems(count: int = 40, seed: int = 0) -> list[Problem]:
-    """Sums of two numbers in 1..4: a task a 2-layer model can partly learn in seconds."""
-    rng = random.Random(seed)
-    problems = []
-    for i in range(count):
-        a, b = rng.randint(1, 4), rng.randint(1, 4)
-        problems.append(Problem(id=f"easy-{i}", domain="math", subdomain="addition", difficulty=1,
-                                problem=f"What is {a} + {b}?", answer=str(a + b), source="test",
-                                traces=[f"<think>\n{a} + {b} = {a + b}.\n</think>\nThe answer is \\boxed{{{a + b}}}."]))
-    return problems
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +27,7 @@ def easy_problems() -> list[Problem]:
 @pytest.fixture(scope="module")
 def warm_checkpoint(tmp_path_factory, easy_problems) -> str:
     """A tiny model briefly fine-tuned so that it answers right some of the time (the RL starting point)."""
-    root = tmp_path_factory.mktemp("rl-warm")
-    texts = [user_message(p) for p in easy_problems] + [t for p in easy_problems for t in p.traces]
-    base = build_tiny_checkpoint(root / "base", texts)
-    train_sft(base, easy_problems, SFTConfig(learning_rate=3e-3, min_learning_rate=1e-4, warmup_ratio=0.1,
-                                             epochs=25, seq_len=128, rows_per_micro_batch=8, packing=False,
-                                             save_every=0, seed=0, device="cpu"), root / "sft")
-    return str(root / "sft" / "model")
+    return str(train_warm_model(tmp_path_factory.mktemp("rl-warm"), easy_problems, epochs=25) / "model")
 
 
 def _config(**kw) -> RLConfig:

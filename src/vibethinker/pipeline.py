@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -141,7 +142,9 @@ def load_stage_problems(stage: StageBase, ctx: StageContext, field_name: str = "
     if subdomains:
         problems = [p for p in problems if p.subdomain in subdomains]
     limit = getattr(stage, "max_problems", None)
-    problems = problems[:limit] if limit else problems
+    if limit and limit < len(problems):  # files are often sorted by source or sub-domain: sample, keep the order
+        chosen = sorted(random.Random(ctx.recipe.seed).sample(range(len(problems)), limit))
+        problems = [problems[i] for i in chosen]
     if not problems:
         raise RecipeError(f"stage {stage.name!r}: no problem of {path} matches domains={domains} "
                           f"subdomains={subdomains}")

@@ -87,7 +87,8 @@ class ProblemSelection(BaseModel):
         "Keep only problems of these domains (math, code, stem, instruct), e.g. one RL phase per domain (SPEC 2)."))
     subdomains: list[str] | None = Field(None, description="Keep only problems of these sub-domains.")
     max_problems: int | None = Field(None, gt=0, description=(
-        "Keep the first N problems after the domain filters (file order) *(our default: all)*."))
+        "Keep N problems after the domain filters: a sample seeded by the recipe seed, in file order, so every "
+        "sub-domain is represented *(our default: all)*."))
 
 
 class SFTStage(StageBase, SFTConfig, ProblemSelection):
@@ -162,6 +163,21 @@ Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, ProbeFuseStage, RLS
                   Field(discriminator="kind")]
 
 
+def _string_values(value, path: str = ""):
+    """(dotted field path, string) for every string inside a stage, nested settings and lists included."""
+    if isinstance(value, BaseModel):
+        for name, item in value:
+            yield from _string_values(item, f"{path}.{name}" if path else name)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _string_values(item, f"{path}.{i}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_values(item, f"{path}.{key}")
+    elif isinstance(value, str):
+        yield path, value
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -175,13 +191,12 @@ class Recipe(BaseModel):
         for index, stage in enumerate(self.stages):
             if stage.name in seen:
                 raise ValueError(f"stages.{index}: duplicate stage name {stage.name!r}")
-            for field, value in stage:
-                for item in value if isinstance(value, list) else [value]:
-                    if isinstance(item, str) and item.startswith("@"):
-                        target = item[1:].split("/", 1)[0]
-                        if target not in seen:
-                            raise ValueError(f"stages.{index}.{field}: {item!r} refers to {target!r}, which is not "
-                                             f"an earlier stage (earlier: {seen or 'none'})")
+            for field, item in _string_values(stage):
+                if item.startswith("@"):
+                    target = item[1:].split("/", 1)[0]
+                    if target not in seen:
+                        raise ValueError(f"stages.{index}.{field}: {item!r} refers to {target!r}, which is not "
+                                         f"an earlier stage (earlier: {seen or 'none'})")
             seen.append(stage.name)
         return self
 
@@ -202,7 +217,7 @@ def bundled_recipe_path(name: str) -> Path:
 
 def load_recipe(path: str | os.PathLike) -> Recipe:
     path = Path(path)
-    if not path.exists() and not path.suffix:
+    if not path.exists() and path.suffix not in (".yaml", ".yml"):  # 'vibethinker-1.5b' has suffix '.5b'
         path = bundled_recipe_path(str(path))
     text = path.read_text(encoding="utf-8")
     try:

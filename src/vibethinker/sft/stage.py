@@ -18,7 +18,12 @@ def run_sft_stage(stage: SFTStage, ctx: StageContext) -> dict:
     config = SFTConfig(**{name: getattr(stage, name) for name in SFTConfig.model_fields})
     curriculum = None
     if stage.curriculum is not None:
-        problems, curriculum = apply_curriculum(problems, stage.curriculum, load_tokenizer(model), ctx.stage_dir)
+        settings = stage.curriculum
+        if settings.difficulty_reference:  # may be '@stage', like every model field of a recipe
+            reference = require_exists(ctx.resolve("curriculum.difficulty_reference", settings.difficulty_reference),
+                                       "curriculum.difficulty_reference", stage)
+            settings = settings.model_copy(update={"difficulty_reference": str(reference)})
+        problems, curriculum = apply_curriculum(problems, settings, load_tokenizer(model), ctx.stage_dir)
         write_json_atomic(ctx.stage_dir / "curriculum.json", curriculum)
         if not problems:
             raise ValueError(f"stage {stage.name!r}: the curriculum filters left no problem ({curriculum})")
