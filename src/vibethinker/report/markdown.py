@@ -68,7 +68,7 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
              f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {platform.machine()} "
              f"({os.cpu_count()} CPUs), folder `{run_dir}`.", "", "## Stages", ""]
     lines += _table(["stage", "kind", "status", "seconds", "notes"], [
-        [n, e.get("kind"), e.get("status"), f"{e.get('seconds', 0):.1f}", _stage_note(e)] for n, e in stages.items()])
+        [n, e.get("kind"), e.get("status"), f"{e.get('seconds', 0):.1f}", stage_note(e)] for n, e in stages.items()])
     evals = {n: e["summary"] for n, e in stages.items() if e.get("kind") == "eval" and e.get("summary")}
     if evals:
         lines += eval_comparison(evals)
@@ -102,7 +102,7 @@ def sample_responses(samples_path: Path) -> list[str]:
     return lines
 
 
-def _stage_note(entry: dict) -> str:
+def stage_note(entry: dict) -> str:
     s = entry.get("summary", {})
     kind = entry.get("kind")
     if kind == "sft" and "steps" in s:
