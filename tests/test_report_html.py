@@ -154,8 +154,8 @@ def test_sections_and_numbers_come_from_the_run(run_dir, page):
         per_problem.setdefault(row["problem_id"], []).append(row["correct"])
     for k in (1, 2, 4):
         expected = sum(pass_at_k(4, sum(v), k) for v in per_problem.values()) / len(per_problem)
-        assert figures.pass_at_k_curve(rows)[k] == pytest.approx(expected)
-    assert figures.pass_at_k_curve(rows)[1] == pytest.approx(manifest["stages"]["eval_rl"]["summary"]["pass@1"])
+        assert figures.samples_pass_curve(rows)[k] == pytest.approx(expected)
+    assert figures.samples_pass_curve(rows)[1] == pytest.approx(manifest["stages"]["eval_rl"]["summary"]["pass@1"])
     passk = page.split("<section id='passk'>")[1].split("</section>")[0]
     assert re.search(r"<td>pass@4</td><td class=num>–</td><td class=num>[01]\.\d{3}</td>", passk)
     before = manifest["stages"]["eval_base"]["summary"]["pass@1"]

@@ -42,7 +42,7 @@ def run(
     _setup()
     from vibethinker.pipeline import run_recipe
     from vibethinker.recipe import RecipeError, load_recipe
-    from vibethinker.report import write_run_report
+    from vibethinker.report import write_html_report, write_run_report
 
     try:
         loaded = load_recipe(recipe)
@@ -52,8 +52,9 @@ def run(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
     report, summary = write_run_report(run_dir)
+    page = write_html_report(run_dir)
     _print_eval_table(manifest.data["stages"])
-    console.print(f"report: {report}\nsummary: {summary}")
+    console.print(f"report: {page} (and {report.name})\nsummary: {summary}")
 
 
 def _print_eval_table(stages: dict) -> None:
@@ -69,34 +70,68 @@ def _print_eval_table(stages: dict) -> None:
 @app.command("eval")
 def evaluate(
     model: Path = typer.Option(..., help="HF checkpoint folder."),
-    data: Path = typer.Option(..., help="Problems (JSONL or parquet) in the vibethinker schema."),
-    out: Path = typer.Option(..., help="Folder for samples.jsonl and summary.json."),
-    n: int = typer.Option(4, help="Samples per problem."),
+    data: Optional[Path] = typer.Option(None, help="Problems (JSONL or parquet) in the vibethinker schema."),
+    bench: list[Path] = typer.Option([], "--bench", help=(
+        "Benchmark file, repeatable, instead of --data: a math answer set, GPQA-style multiple choice, "
+        "LiveCodeBench-style code, or our schema. Each uses its SPEC 3 sampling defaults unless set below.")),
+    out: Path = typer.Option(..., help=(
+        "Folder for samples.jsonl and summary.json; with --bench one folder per benchmark, benchmarks.json and "
+        "pass_curve.png.")),
+    n: Optional[int] = typer.Option(None, help=(
+        "Samples per problem (default: 4 with --data; with --bench the SPEC 3 default: math 64, "
+        "IMO-AnswerBench and GPQA 16, code 8).")),
     k: str = typer.Option("1", help="Comma-separated pass@k values, e.g. 1,8."),
-    temperature: float = typer.Option(1.0, help="Sampling temperature (SPEC 3: 1.0)."),
-    top_p: float = typer.Option(0.95, help="Nucleus sampling (SPEC 3: 0.95)."),
-    top_k: int = typer.Option(0, help="Top-k sampling, 0 = off."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default SPEC 3: 1.0)."),
+    top_p: Optional[float] = typer.Option(None, help="Nucleus sampling (default SPEC 3: 0.95)."),
+    top_k: Optional[int] = typer.Option(None, help="Top-k sampling, 0 = off (default SPEC 3: off)."),
     max_new_tokens: int = typer.Option(512, help="Generation budget per response."),
     seed: int = typer.Option(0, help="Sampling seed."),
     batch_size: int = typer.Option(64, help="Sequences per generation batch."),
 ) -> None:
     """Sample n responses per problem, score them, and report pass@k, cons@n, tokens and cut-off ratio."""
     _setup()
-    from vibethinker.data.records import RecordError, load_problems
-    from vibethinker.eval.stage import build_eval_config
-    from vibethinker.eval.runner import evaluate as run_eval, format_summary_table
+    from rich.console import Console
+    from rich.markup import escape
 
+    from vibethinker.data.records import RecordError, load_problems
+    from vibethinker.eval.benchmarks import benchmark_table, load_benchmark, run_benchmarks
+    from vibethinker.eval.runner import EvalConfig, evaluate as run_eval, format_summary_table
+    from vibethinker.eval.stage import build_eval_config
+
+    from typing import NoReturn
+
+    def fail(message: object) -> NoReturn:
+        console.print(f"[red]error:[/red] {escape(str(message))}")  # paths and lists like [1, 2] are not markup
+        raise typer.Exit(2)
+
+    if (data is None) == (not bench):
+        fail("pass either --data FILE or one or more --bench FILE")
+    if not model.exists():
+        fail(f"{model}: no such checkpoint folder")
     try:
         ks = [int(part) for part in k.split(",") if part.strip()]
-        problems = load_problems(data)
+        if bench:
+            if any(value < 1 for value in ks):
+                raise ValueError(f"--k values must be >= 1, got {k!r}")
+            overrides = {"n": n, "temperature": temperature, "top_p": top_p, "top_k": top_k}
+            benchmarks = [(problems, info.with_overrides(**overrides))
+                          for problems, info in (load_benchmark(path) for path in bench)]
+            # pass@k beyond a benchmark's n is skipped with a note by the runner: benchmarks differ in n
+            base = EvalConfig(ks=sorted({1, *ks}), max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+            report = run_benchmarks(str(model), benchmarks, base, out)
+        else:
+            problems = load_problems(data)
+            config = build_eval_config(n=4 if n is None else n, ks=ks,
+                                       temperature=1.0 if temperature is None else temperature,
+                                       top_p=0.95 if top_p is None else top_p, top_k=0 if top_k is None else top_k,
+                                       max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
     except (RecordError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
-    config = build_eval_config(n=n, ks=ks, temperature=temperature, top_p=top_p, top_k=top_k,
-                               max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+        fail(exc)
+    if bench:
+        Console().print(benchmark_table(report))
+        console.print(f"wrote {out / 'benchmarks.json'}, {out / 'pass_curve.png'} and one folder per benchmark")
+        return
     summary = run_eval(str(model), problems, config, out)
-    from rich.console import Console
-
     Console().print(format_summary_table({model.name: summary}))
     console.print(f"wrote {out / 'samples.jsonl'} and {out / 'summary.json'}")
 
@@ -147,13 +182,13 @@ def fuse(
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder with manifest.json.")) -> None:
-    """(Re)build report.md and summary.json of a run folder."""
-    from vibethinker.report import write_run_report
+    """(Re)build report.md, report.html and summary.json of a run folder."""
+    from vibethinker.report import write_html_report, write_run_report
 
     if not (run_dir / "manifest.json").exists():
         console.print(f"[red]error:[/red] {run_dir} has no manifest.json (not a run folder)")
         raise typer.Exit(2)
-    paths = write_run_report(run_dir)
+    paths = [*write_run_report(run_dir), write_html_report(run_dir)]
     console.print("\n".join(str(p) for p in paths))
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vibethinker.data.records import RecordError
-from vibethinker.eval.metrics import pass_at_k
+from vibethinker.eval.pass_curve import pass_at_k_curve
 from vibethinker.report.plots import plot_metric_grid
 
 SAMPLE_FIELDS = {"problem_id": str, "domain": str, "correct": bool, "tokens": int}
@@ -68,25 +68,13 @@ def load_samples(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def curve_ks(n: int) -> list[int]:
-    """1, 2, 4, ... below ``n``, then ``n``."""
-    ks, k = [], 1
-    while k < n:
-        ks.append(k)
-        k *= 2
-    return ks + [n] if n >= 1 else []
-
-
-def pass_at_k_curve(rows: Sequence[dict]) -> dict[int, float]:
-    """Mean unbiased pass@k over problems for every k of :func:`curve_ks` (empty for no rows)."""
+def samples_pass_curve(rows: Sequence[dict]) -> dict[int, float]:
+    """The pass@k curve (:func:`vibethinker.eval.pass_curve.pass_at_k_curve`) of an eval's sample rows."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         counts[row["problem_id"]][0] += 1
         counts[row["problem_id"]][1] += bool(row["correct"])
-    if not counts:
-        return {}
-    n_min = min(n for n, _ in counts.values())
-    return {k: sum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts) for k in curve_ks(n_min)}
+    return pass_at_k_curve([tuple(c) for c in counts.values()]) if counts else {}
 
 
 def pass_at_k_figure(curves: dict[str, dict[int, float]]) -> bytes | None:

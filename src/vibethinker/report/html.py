@@ -173,7 +173,7 @@ def accuracy_section(evals: dict[str, dict]) -> tuple:
 
 
 def pass_at_k_section(samples: dict[str, list[dict]]) -> tuple | None:
-    curves = {name: figures.pass_at_k_curve(rows) for name, rows in samples.items()}
+    curves = {name: figures.samples_pass_curve(rows) for name, rows in samples.items()}
     ks = sorted({k for curve in curves.values() for k in curve})
     if not ks:
         return None
