@@ -42,6 +42,7 @@ stages:
     n: 2
     k: [1, 2]
     max_new_tokens: 24
+    clr: {k: 2, repetitions: 2}
 """
 
 
@@ -69,6 +70,12 @@ def test_miniature_recipe_end_to_end(tmp_path, recipe_file):
     assert "| eval_sft |" in report and "difficulty 5" in report and "sft_loss.png" in report
     assert (out / "sft_loss.png").exists()
     assert "eval_sft" in result.output
+    clr = json.loads((out / "eval_sft" / "clr.json").read_text())["summary"]
+    assert clr["n_problems"] == 20 and clr["config"]["claim_source"] == "tool"  # the 20 math problems, not code
+    assert summary["stages"]["eval_sft"]["clr"]["majority_pass@1"] == clr["majority_pass@1"]
+    assert "CLR vs majority vote: eval_sft" in report
+    page = (out / "report.html").read_text()
+    assert "CLR vs majority vote vs pass@1" in page and "claim source" in page
 
     # a second run skips every finished stage
     rerun = runner.invoke(app, ["run", str(recipe_file), "--out", str(out)])
@@ -118,8 +125,9 @@ def test_cli_eval_command_writes_documented_files(tmp_path, tiny_checkpoint, add
     data = write_jsonl(tmp_path / "problems.jsonl", addition_problems[:3])
     out = tmp_path / "eval"
     result = CliRunner().invoke(app, ["eval", "--model", tiny_checkpoint, "--data", str(data), "--n", "4",
-                                      "--k", "1,4", "--out", str(out), "--max-new-tokens", "8"])
+                                      "--k", "1,4", "--out", str(out), "--max-new-tokens", "8", "--clr", "tool"])
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "clr.json").read_text())["summary"]["n_problems"] == 3
     summary = json.loads((out / "summary.json").read_text())
     for key in ("pass@1", "pass@4", "cons@4", "mean_tokens", "cutoff_ratio", "by_domain"):
         assert key in summary

@@ -87,6 +87,9 @@ def evaluate(
     max_new_tokens: int = typer.Option(512, help="Generation budget per response."),
     seed: int = typer.Option(0, help="Sampling seed."),
     batch_size: int = typer.Option(64, help="Sequences per generation batch."),
+    clr: Optional[str] = typer.Option(None, "--clr", help=(
+        "Also run CLR (SPEC 4) on the samples of answer-verifiable problems with this claim source: 'tool' "
+        "(checked by exact arithmetic) or 'model' (the model checks its own claims); writes clr.json.")),
 ) -> None:
     """Sample n responses per problem, score them, and report pass@k, cons@n, tokens and cut-off ratio."""
     _setup()
@@ -106,6 +109,8 @@ def evaluate(
 
     if (data is None) == (not bench):
         fail("pass either --data FILE or one or more --bench FILE")
+    if clr not in (None, "tool", "model"):
+        fail(f"--clr must be 'tool' or 'model', got {clr!r}")
     if not model.exists():
         fail(f"{model}: no such checkpoint folder")
     try:
@@ -130,10 +135,32 @@ def evaluate(
     if bench:
         Console().print(benchmark_table(report))
         console.print(f"wrote {out / 'benchmarks.json'}, {out / 'pass_curve.png'} and one folder per benchmark")
+        for problems, info in benchmarks:
+            if clr and info.kind != "code":
+                _print_clr(info.name, _run_clr(model, problems, out / info.name, clr, batch_size))
         return
     summary = run_eval(str(model), problems, config, out)
     Console().print(format_summary_table({model.name: summary}))
     console.print(f"wrote {out / 'samples.jsonl'} and {out / 'summary.json'}")
+    if clr:
+        try:
+            _print_clr(model.name, _run_clr(model, problems, out, clr, batch_size))
+        except ValueError as exc:  # e.g. no answer-verifiable problem in the set
+            fail(exc)
+
+
+def _run_clr(model: Path, problems: list, folder: Path, source: str, batch_size: int) -> dict:
+    from vibethinker.eval.clr.run import CLRConfig, load_samples, run_clr
+    from vibethinker.generate import make_generator
+
+    generator = make_generator(str(model), batch_size=batch_size) if source == "model" else None
+    return run_clr(problems, load_samples(folder / "samples.jsonl"), source, CLRConfig(), generator=generator,
+                   out_dir=folder)
+
+
+def _print_clr(name: str, summary: dict) -> None:
+    console.print(f"{name}: CLR pass@1 {summary['clr_pass@1']:.3f}, majority vote {summary['majority_pass@1']:.3f}, "
+                  f"pass@1 {summary['pass@1']:.3f} on {summary['n_problems']} problems")
 
 
 @app.command()
@@ -198,7 +225,9 @@ if __name__ == "__main__":
 
 def _register_subcommands() -> None:
     from vibethinker.data.tools_cli import data_app
+    from vibethinker.eval.clr.command import clr_command
 
+    app.command("clr")(clr_command)
     app.add_typer(data_app, name="data", help="Data tools: convert public formats, decontaminate against eval sets.")
 
 

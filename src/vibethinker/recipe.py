@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vibethinker.model.tiny import TinyModelConfig
 from vibethinker.distill.config import DistillConfig
+from vibethinker.eval.clr.run import CLRConfig
 from vibethinker.probe.config import ProbeConfig
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.judge import JudgeConfig
@@ -143,6 +144,12 @@ class RLStage(StageBase, RLConfig, ProblemSelection):
         "Reward 'instruct': weight of the rule fraction against the judge's rubric score *(our default 0.5)*."))
 
 
+class CLRStageSettings(CLRConfig):
+    source: Literal["tool", "model"] = Field("tool", description=(
+        "'tool': claims parsed from the reasoning and checked with exact arithmetic / sympy, no model call; "
+        "'model': the evaluated model extracts and verifies its own claims, as in the report (SPEC 4)."))
+
+
 class EvalStage(StageBase):
     """Samples n responses per problem and scores them (SPEC 3)."""
 
@@ -157,6 +164,9 @@ class EvalStage(StageBase):
     max_new_tokens: int = Field(512, gt=0, description="Generation budget per response.")
     batch_size: int = Field(64, gt=0, description="Sequences per generation batch.")
     seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
+    clr: CLRStageSettings | None = Field(None, description=(
+        "Also run CLR (SPEC 4) on the samples: answers weighted by the reliability of their claims, compared with "
+        "majority vote and plain pass@1 on the same draws; writes clr.json."))
 
 
 Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, ProbeFuseStage, RLStage, DistillStage, EvalStage],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from vibethinker.data.records import load_problems
+from vibethinker.eval.clr.run import CLRConfig, load_samples, run_clr
 from vibethinker.eval.runner import EvalConfig, evaluate
+from vibethinker.generate import make_generator
 from vibethinker.pipeline import StageContext, require_exists
 from vibethinker.recipe import EvalStage
 
@@ -26,4 +28,11 @@ def run_eval_stage(stage: EvalStage, ctx: StageContext) -> dict:
     )
     summary = evaluate(str(model), problems, config, ctx.stage_dir)
     summary.pop("config", None)
+    if stage.clr is not None:
+        settings = stage.clr.model_dump()
+        source = settings.pop("source")
+        generator = make_generator(str(model), batch_size=stage.batch_size) if source == "model" else None
+        clr = run_clr(problems, load_samples(ctx.stage_dir / "samples.jsonl"), source, CLRConfig(**settings),
+                      generator=generator, out_dir=ctx.stage_dir)
+        summary["clr"] = {key: clr[key] for key in ("clr_pass@1", "majority_pass@1", "pass@1", "n_problems")}
     return summary

@@ -227,6 +227,16 @@ def clr_table(report: dict) -> str:
     return body
 
 
+def clr_summary(data: dict) -> dict:
+    """The summary of a ``clr.json`` written by :func:`vibethinker.eval.clr.run.run_clr` (``{"summary": ...,
+    "problems": ...}``), with the claim source lifted from its config; a bare summary passes through."""
+    summary = dict(data.get("summary", data))
+    source = summary.get("config", {}).get("claim_source") if isinstance(summary.get("config"), dict) else None
+    if source and "claim_source" not in summary:
+        summary["claim_source"] = source
+    return summary
+
+
 def clr_section(reports: dict[str, dict]) -> tuple | None:
     if not reports:
         return None
@@ -342,7 +352,7 @@ def render_html_report(run_dir: str | os.PathLike) -> str:
     evals = eval_summaries(run_dir, stages)
     samples = {n: figures.load_samples(run_dir / n / "samples.jsonl") for n in evals
                if (run_dir / n / "samples.jsonl").exists()}
-    clr = {n: read_json(run_dir / n / "clr.json") for n in evals if (run_dir / n / "clr.json").exists()}
+    clr = {n: clr_summary(read_json(run_dir / n / "clr.json")) for n in evals if (run_dir / n / "clr.json").exists()}
     parts = [stages_section(stages)]
     if evals:
         parts += [accuracy_section(evals), pass_at_k_section(samples), length_section(samples), clr_section(clr)]

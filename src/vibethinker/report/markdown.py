@@ -81,10 +81,29 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
         if entry.get("kind") == "probe_fuse" and (run_dir / name / "probing.md").exists():
             lines += [f"## Diversity probing: {name}", "", (run_dir / name / "probing.md").read_text().strip(), "",
                       f"![{name} probing]({name}/probing.png)", ""]
+    for name in evals:
+        if (run_dir / name / "clr.json").exists():
+            lines += clr_lines(name, read_json(run_dir / name / "clr.json").get("summary", {}))
     if evals:
         lines += sample_responses(run_dir / list(evals)[-1] / "samples.jsonl")
     report = write_text_atomic(run_dir / "report.md", "\n".join(lines))
     return report, run_dir / "summary.json"
+
+
+def clr_lines(name: str, summary: dict) -> list[str]:
+    """CLR (SPEC 4) next to majority vote and plain pass@1 on the same draws, overall and per sub-domain."""
+    columns = ("pass@1", "majority_pass@1", "clr_pass@1")
+    rows = [["overall", *[summary.get(c) for c in columns]]]
+    rows += [[f"sub-domain {g}", *[v.get(c) for c in columns]] for g, v in sorted(summary.get("by_subdomain", {}).items())]
+    source = summary.get("config", {}).get("claim_source", "?")
+    k = summary.get("config", {}).get("k")
+    lines = [f"## CLR vs majority vote: {name}", "",
+             f"Claim source: {source}; K = {k} responses per repetition (capped at the samples available), "
+             f"M = {summary.get('config', {}).get('m')} claims, R = {summary.get('config', {}).get('repetitions')} "
+             f"repetitions; {summary.get('n_problems')} answer-verifiable problems.", ""]
+    lines += _table(["", "pass@1", "majority vote", "CLR"], rows)
+    lines += [f"- {note}" for note in summary.get("notes", [])] + [""]
+    return lines
 
 
 def sample_responses(samples_path: Path) -> list[str]:
