@@ -29,6 +29,24 @@ def make_addition_problems(count: int = 40, seed: int = 0) -> list[Problem]:
     return problems
 
 
+MINI_DATA_AND_BASE = """\
+  - name: data
+    kind: data
+    suite: {train_per_subdomain: 12, probe_per_subdomain: 5, test_per_subdomain: 5}
+  - name: base
+    kind: init_model
+    tokenizer_data: "@data/train.jsonl"
+    vocab_size: 400
+    architecture: {hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2,
+                   num_key_value_heads: 1}
+"""
+
+
+def mini_recipe(name: str, stages: str) -> str:
+    """A seconds-long recipe: the embedded suite at 5 problems per test cell and a 1-layer model, then ``stages``."""
+    return f"name: {name}\nseed: 1\nstages:\n{MINI_DATA_AND_BASE}{stages}"
+
+
 def make_easy_problems(count: int = 40, seed: int = 0) -> list[Problem]:
     """Sums of two numbers in 1..4: a 2-layer model learns them in seconds, yet still errs when sampling."""
     rng = random.Random(seed)

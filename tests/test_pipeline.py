@@ -7,24 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_easy_problems, train_warm_model
+from conftest import make_easy_problems, mini_recipe, train_warm_model
 
 from vibethinker.cli import app
 from vibethinker.data.records import load_problems
 
-MINI = """\
-name: mini
-seed: 1
-stages:
-  - name: data
-    kind: data
-    suite: {train_per_subdomain: 12, probe_per_subdomain: 5, test_per_subdomain: 5}
-  - name: base
-    kind: init_model
-    tokenizer_data: "@data/train.jsonl"
-    vocab_size: 400
-    architecture: {hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2,
-                   num_key_value_heads: 1}
+MINI = mini_recipe("mini", """\
   - name: sft
     kind: sft
     model: "@base"
@@ -43,7 +31,7 @@ stages:
     k: [1, 2]
     max_new_tokens: 24
     clr: {k: 2, repetitions: 2}
-"""
+""")
 
 
 @pytest.fixture()

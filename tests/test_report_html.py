@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import mini_recipe
 
 from vibethinker.data.records import RecordError
 from vibethinker.distill.config import DistillConfig
@@ -21,19 +22,7 @@ from vibethinker.report import figures
 from vibethinker.report.html import render_html_report, write_html_report
 from vibethinker.utils.files import read_json, write_json_atomic
 
-RECIPE = """\
-name: html_mini
-seed: 1
-stages:
-  - name: data
-    kind: data
-    suite: {train_per_subdomain: 12, probe_per_subdomain: 5, test_per_subdomain: 5}
-  - name: base
-    kind: init_model
-    tokenizer_data: "@data/train.jsonl"
-    vocab_size: 400
-    architecture: {hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2,
-                   num_key_value_heads: 1}
+RECIPE = mini_recipe("html_mini", """\
   - name: eval_base
     kind: eval
     model: "@base"
@@ -74,7 +63,7 @@ stages:
     n: 4
     k: [1, 2, 4]
     max_new_tokens: 24
-"""
+""")
 HOSTILE = '</pre><script>alert("x")</script> & <img src="https://example.com/a.png">\x1e'
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
