@@ -1,0 +1,35 @@
+"""Settings of the native engine. Defaults suit one GPU shared with a trainer (RL) and the CPU test models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device: str | None = Field(None, description="Torch device; None: the live model's device, else cuda when "
+                                                 "available, else cpu. *(our default)*")
+    dtype: Literal["bfloat16", "float16", "float32"] | None = Field(
+        None, description="Weights, activations and KV cache; None: bfloat16 on GPU, float32 on CPU. *(our default)*")
+    block_size: int = Field(16, ge=1, description="Tokens per KV-cache block (the unit of allocation and of prefix "
+                                                  "sharing). *(our default)*")
+    max_num_seqs: int = Field(256, ge=1, description="Most sequences decoded together (the decode batch). "
+                                                     "*(our default)*")
+    max_num_batched_tokens: int = Field(16384, ge=1, description="Most new tokens in one prefill step; a longer "
+                                                                 "prompt still runs, alone. *(our default)*")
+    max_model_len: int | None = Field(None, ge=2, description="Longest prompt + completion; None: the model's "
+                                                              "max_position_embeddings. *(our default)*")
+    kv_cache_gib: float | None = Field(None, gt=0, description="KV-cache size in GiB; None: kv_cache_fraction of "
+                                                               "the free GPU memory, 0.25 GiB on CPU. *(our default)*")
+    kv_cache_fraction: float = Field(0.5, gt=0, le=0.95, description="Share of the GPU memory free after loading "
+                                     "the weights given to the KV cache when kv_cache_gib is None; the rest stays "
+                                     "for a trainer on the same GPU. *(our default)*")
+    cuda_graphs: bool = Field(True, description="Capture decode steps in CUDA graphs (GPU only; CPU runs eager). "
+                                                "*(our default)*")
+    prefix_sharing: bool = Field(True, description="Reuse the cached KV of a shared prompt prefix (the n samples of "
+                                                   "one prompt prefill it once). *(our default)*")
+    ignore_eos: bool = Field(False, description="Never stop at a stop token (benchmarks: every sequence runs to "
+                                                "max_new_tokens). *(our default)*")

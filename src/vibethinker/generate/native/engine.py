@@ -1,0 +1,159 @@
+"""The engine's step loop (:class:`LLMEngine`) and its face as a generation backend (:class:`NativeGenerator`).
+
+One step: the scheduler picks a prefill or a decode batch, the model runner computes the last-token logits, the
+sampler picks tokens, the scheduler appends them and retires finished sequences (whose slots the next step refills
+from the queue). ``generate`` loops until every sequence has finished.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from vibethinker.generate.native.config import EngineConfig
+from vibethinker.generate.native.kv_cache import KVCacheManager
+from vibethinker.generate.native.model_runner import ModelRunner, blocks_per_sequence, kv_cache_blocks
+from vibethinker.generate.native.models import DecoderLM, spec_from_config
+from vibethinker.generate.native.sampler import Sampler, row_seed
+from vibethinker.generate.native.scheduler import Scheduler
+from vibethinker.generate.native.sequence import Sequence
+from vibethinker.generate.native.weights import checkpoint_tensors, live_tensors, load_weights
+from vibethinker.generate.types import Completion, Generator, SamplingParams
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class LLMEngine:
+    """Token ids in, sequences out. Build it with the HF config of the model, then :meth:`load` its weights."""
+
+    def __init__(self, hf_config, config: EngineConfig | None = None, device: torch.device | str | None = None):
+        self.config = config = config or EngineConfig()
+        spec = spec_from_config(hf_config)
+        self.device = torch.device(config.device or device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = _DTYPES[config.dtype] if config.dtype else (torch.bfloat16 if self.device.type == "cuda"
+                                                            else torch.float32)
+        self.max_model_len = config.max_model_len or spec.max_position_embeddings
+        with torch.device(self.device):
+            self.model = DecoderLM(spec, self.max_model_len)
+        for param in self.model.parameters():
+            param.data = param.data.to(dtype)
+        table_width = blocks_per_sequence(self.max_model_len, config.block_size)
+        num_blocks = kv_cache_blocks(self.model, config.block_size, dtype, self.device, config.kv_cache_gib,
+                                     config.kv_cache_fraction, config.max_num_seqs * table_width)
+        self.kv = KVCacheManager(num_blocks, config.block_size, config.max_num_seqs, table_width,
+                                 config.prefix_sharing)
+        self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len)
+        self.runner = ModelRunner(self.model, num_blocks, config.block_size, config.max_num_seqs, table_width,
+                                  self.kv.table, config.cuda_graphs)
+        self.sampler = Sampler(self.runner.use_triton)
+        self.stats: dict[str, float] = {}  # of the last generate call
+
+    def load(self, tensors, source: str) -> None:
+        load_weights(self.model, tensors, source)
+
+    def generate(self, prompts: list[list[int]], sampling: SamplingParams, stop_ids: list[int]) -> list[Sequence]:
+        """``sampling.n`` sequences per prompt, ordered by prompt then sample."""
+        base_seed = sampling.seed if sampling.seed is not None else int(torch.randint(0, 2 ** 62, ()).item())
+        seqs = []
+        for p, ids in enumerate(prompts):
+            self._check_fits(p, len(ids), sampling.max_new_tokens)
+            prompt_seed = row_seed(base_seed, p)
+            seqs += [Sequence(p, s, list(ids), len(ids), sampling.max_new_tokens, row_seed(prompt_seed, s))
+                     for s in range(sampling.n)]
+        self.kv.reset()  # cached prefixes were computed with the previous weights
+        self.scheduler.stop_ids, self.scheduler.num_preemptions = frozenset(stop_ids), 0
+        self.stats = dict(prefill_steps=0, decode_steps=0, prefill_tokens=0, decode_tokens=0, decode_context_tokens=0,
+                          prefill_seconds=0.0, decode_seconds=0.0)
+        for seq in seqs:
+            self.scheduler.add(seq)
+        while not self.scheduler.done:
+            self.step(sampling)
+        self.stats["preemptions"] = self.scheduler.num_preemptions
+        return seqs
+
+    def step(self, sampling: SamplingParams) -> None:
+        started = time.perf_counter()
+        seqs, is_prefill = self.scheduler.schedule()
+        self.runner.update_table(self.kv.table, self.kv.take_dirty_rows())
+        stats = self.stats
+        if is_prefill:
+            logits = self.runner.prefill(seqs)
+            stats["prefill_steps"] += 1
+            stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
+        else:
+            logits = self.runner.decode(seqs)
+            stats["decode_steps"] += 1
+            stats["decode_tokens"] += len(seqs)
+            stats["decode_context_tokens"] += sum(len(seq) for seq in seqs)  # K/V read (roofline of bench/engine.py)
+        # The noise of the token at index len(seq) depends on the sample's seed and that index only.
+        tokens, logprobs = self.sampler(logits, sampling, [seq.seed for seq in seqs], [len(seq) for seq in seqs])
+        self.scheduler.postprocess(seqs, tokens, logprobs, self.config.ignore_eos)
+        # The sampler's device-to-host copy has waited for the device, so the host clock times the whole step.
+        stats["prefill_seconds" if is_prefill else "decode_seconds"] += time.perf_counter() - started
+
+    def _check_fits(self, index: int, prompt_len: int, max_new_tokens: int) -> None:
+        if prompt_len == 0:
+            raise ValueError("empty prompt: generation needs at least one prompt token")
+        if prompt_len >= self.max_model_len:
+            raise ValueError(f"prompt {index} has {prompt_len} tokens; max_model_len is {self.max_model_len}")
+        longest = min(prompt_len + max_new_tokens, self.max_model_len)
+        if self.kv.blocks_for(longest) > self.kv.num_blocks:
+            raise ValueError(f"prompt {index}: {longest} tokens need {self.kv.blocks_for(longest)} KV-cache blocks, "
+                             f"the cache has {self.kv.num_blocks}; raise kv_cache_gib or lower max_new_tokens")
+
+
+class NativeGenerator(Generator):
+    """The :class:`Generator` of the native engine, from a checkpoint folder or a live ``(model, tokenizer)``.
+
+    With a live model the engine keeps its own (fused, engine-dtype) weights and copies the model's current
+    parameters into them, on the device, at the start of every :meth:`generate`: RL samples with the weights of
+    its latest optimiser step without saving a checkpoint.
+    """
+
+    def __init__(self, model: str | os.PathLike | PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None = None,
+                 config: EngineConfig | None = None):
+        if isinstance(model, (str, os.PathLike)):
+            from vibethinker.model import load_tokenizer
+
+            path = Path(model)
+            hf_config = AutoConfig.from_pretrained(path)
+            self.engine = LLMEngine(hf_config, config)
+            self.engine.load(checkpoint_tensors(path), str(path))
+            self.tokenizer = tokenizer or load_tokenizer(path)
+            self.generation_config = (GenerationConfig.from_pretrained(path)
+                                      if (path / "generation_config.json").exists()
+                                      else GenerationConfig.from_model_config(hf_config))
+            self.live_model = None
+        else:
+            if tokenizer is None:
+                raise ValueError("a live model needs its tokenizer: NativeGenerator(model, tokenizer)")
+            self.engine = LLMEngine(model.config, config, device=next(model.parameters()).device)
+            self.tokenizer, self.generation_config, self.live_model = tokenizer, model.generation_config, model
+
+    def stop_ids(self, sampling: SamplingParams) -> list[int]:
+        """The explicit stop ids, else the generation config's eos ids, else the tokenizer's eos (as HFGenerator)."""
+        if sampling.stop_token_ids is not None:
+            return list(sampling.stop_token_ids)
+        eos = self.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            raise ValueError("no stop tokens: pass SamplingParams.stop_token_ids (the model defines no eos)")
+        return [eos] if isinstance(eos, int) else list(eos)
+
+    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+        encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        if any(not ids for ids in encoded):
+            raise ValueError("empty prompt: generation needs at least one prompt token")
+        if not encoded:
+            return []
+        if self.live_model is not None:
+            self.engine.load(live_tensors(self.live_model), "the live model")
+        seqs = self.engine.generate(encoded, sampling, self.stop_ids(sampling))
+        return [Completion(seq.prompt_index, seq.sample_index, seq.generated_ids,
+                           self.tokenizer.decode(seq.generated_ids, skip_special_tokens=True), seq.logprobs,
+                           seq.finish_reason) for seq in seqs]

@@ -1,0 +1,1 @@
+"""Building blocks of the engine's models, one per file: linear (with fused shards), rotary, RMSNorm, attention."""

@@ -1,0 +1,36 @@
+"""``y = x W^T + b`` whose output rows may be several checkpoint matrices stacked (fused projections).
+
+Fusing q/k/v into one matrix and gate/up into another turns three (two) small matrix products per layer into one,
+which matters at decode batch sizes. ``shard_sizes`` lists the stacked matrices in order; :meth:`load` copies one
+checkpoint tensor into its rows, so the loader never needs to know the layout.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Linear(nn.Module):
+    def __init__(self, in_features: int, shard_sizes: int | list[int], bias: bool):
+        super().__init__()
+        self.shard_sizes = [shard_sizes] if isinstance(shard_sizes, int) else list(shard_sizes)
+        out_features = sum(self.shard_sizes)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(out_features), requires_grad=False) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def load(self, kind: str, tensor: torch.Tensor, shard: int = 0) -> None:
+        """Copy a checkpoint ``weight`` or ``bias`` into the rows of shard ``shard`` (in place: CUDA graphs and
+        other holders of the parameter keep seeing it)."""
+        target = self.weight if kind == "weight" else self.bias
+        if target is None:
+            raise ValueError(f"this projection has no {kind}, but the checkpoint has one")
+        start = sum(self.shard_sizes[:shard])
+        rows = target.data[start:start + self.shard_sizes[shard]]
+        if rows.shape != tensor.shape:
+            raise ValueError(f"{kind} shard {shard}: checkpoint shape {tuple(tensor.shape)}, expected {tuple(rows.shape)}")
+        rows.copy_(tensor)

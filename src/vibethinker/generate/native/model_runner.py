@@ -1,0 +1,152 @@
+"""Turns scheduled sequences into tensors, runs the model over the paged KV cache, returns next-token logits.
+
+KV cache: one tensor ``(2, layers, (num_blocks + 1) * block_size, kv_heads, head_dim)``; layer ``i`` reads and
+writes the views ``[0, i]`` (K) and ``[1, i]`` (V), indexed by slot (see :mod:`.layers.attention`). The extra block
+is the scratch block of CUDA-graph padding. The device block table mirrors the host one of
+:class:`.kv_cache.KVCacheManager`, row for row.
+
+Prefill packs the new tokens of all its sequences (no padding) and runs eagerly. Decode feeds one token per
+sequence: ``(input id, position, block-table row)``; the cache slot and context length are derived on the device
+(``slot = table[row, pos // block_size] * block_size + pos % block_size``, ``length = pos + 1``). On CUDA the
+decode forward is captured once per batch size in ``graph_batch_sizes`` (1, 2, 4, 8, then every 16); a batch runs
+the smallest graph that holds it, its padding entries pointing at the scratch block through the padding row.
+Logits come from the final hidden state of each sequence's last token only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vibethinker.generate.native.context import ForwardContext, set_context
+from vibethinker.generate.native.models.decoder import DecoderLM
+from vibethinker.generate.native.sequence import Sequence
+
+
+def triton_usable(device: torch.device, head_dim: int) -> bool:
+    """The Triton kernels run on CUDA, for power-of-two head sizes of at least 16 (tile shapes)."""
+    if device.type != "cuda" or head_dim < 16 or head_dim & (head_dim - 1):
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def kv_cache_blocks(model: DecoderLM, block_size: int, dtype: torch.dtype, device: torch.device, gib: float | None,
+                    fraction: float, most_useful: int) -> int:
+    """Blocks that fit the budget (``gib``, else ``fraction`` of free GPU memory, else 0.25 GiB), capped at
+    ``most_useful`` (every sequence at full length)."""
+    spec = model.spec
+    block_bytes = 2 * spec.num_layers * block_size * spec.num_kv_heads * spec.head_dim * dtype.itemsize
+    if gib is not None:
+        budget = gib * 2 ** 30
+    elif device.type == "cuda":
+        torch.cuda.empty_cache()  # the fp32 weights the model was built with are free, but still cached
+        budget = torch.cuda.mem_get_info(device)[0] * fraction
+    else:
+        budget = 0.25 * 2 ** 30
+    return max(1, min(int(budget // block_bytes), most_useful))
+
+
+class ModelRunner:
+    def __init__(self, model: DecoderLM, num_blocks: int, block_size: int, max_num_seqs: int,
+                 max_blocks_per_seq: int, host_table: torch.Tensor, cuda_graphs: bool):
+        self.model, self.block_size = model, block_size
+        spec = model.spec
+        weight = model.model.embed_tokens.weight
+        self.device, self.dtype = weight.device, weight.dtype
+        self.kv_cache = torch.zeros(2, spec.num_layers, (num_blocks + 1) * block_size, spec.num_kv_heads,
+                                    spec.head_dim, dtype=self.dtype, device=self.device)
+        for i, attention in enumerate(model.attention_layers):
+            attention.k_cache, attention.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
+        self.padding_row = max_num_seqs
+        # On CPU the host table is the table; on GPU a device copy kept in sync by update_table.
+        self.block_table = host_table if self.device.type == "cpu" else host_table.to(self.device)
+        self.use_triton = triton_usable(self.device, spec.head_dim)
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.graph_batch_sizes: list[int] = []
+        if cuda_graphs and self.use_triton:
+            self._capture_graphs(min(max_num_seqs, 512))
+
+    def update_table(self, host_table: torch.Tensor, rows: list[int]) -> None:
+        if rows and self.block_table is not host_table:
+            index = torch.tensor(rows)
+            self.block_table[index.to(self.device)] = host_table[index].to(self.device)
+
+    @torch.inference_mode()
+    def prefill(self, seqs: list[Sequence]) -> torch.Tensor:
+        """Logits (len(seqs), vocab) after each sequence's last token; computes its uncached tokens."""
+        ids, positions, new_slots, context_slots, spans, last = [], [], [], [], [], []
+        first = slots_at = 0
+        offsets = torch.arange(self.block_size)
+        for seq in seqs:
+            start, length = seq.num_cached_tokens, len(seq)
+            slots = (torch.tensor(seq.block_ids)[:, None] * self.block_size + offsets).flatten()[:length]
+            ids.extend(seq.token_ids[start:])
+            positions.extend(range(start, length))
+            new_slots.append(slots[start:])
+            spans.append((first, length - start, length, slots_at))
+            context_slots.append(slots)
+            slots_at += length
+            first += length - start
+            last.append(first - 1)
+        device = self.device
+        set_context(ForwardContext(
+            is_prefill=True, slot_mapping=torch.cat(new_slots).to(device), block_size=self.block_size, spans=spans,
+            context_slots=torch.cat(context_slots).to(device), use_triton=self.use_triton))
+        hidden = self.model(torch.tensor(ids, device=device), torch.tensor(positions, device=device))
+        set_context(None)
+        return self.model.compute_logits(hidden[torch.tensor(last, device=device)])
+
+    @torch.inference_mode()
+    def decode(self, seqs: list[Sequence]) -> torch.Tensor:
+        """Logits (len(seqs), vocab) for one new token per sequence (its last token)."""
+        batch = len(seqs)
+        ids = [seq.token_ids[-1] for seq in seqs]
+        positions = [len(seq) - 1 for seq in seqs]
+        rows = [seq.row for seq in seqs]
+        size = next((b for b in self.graph_batch_sizes if b >= batch), None)
+        if size is None:
+            inputs = torch.tensor([ids, positions, rows], device=self.device)
+            hidden = self._decode_forward(inputs[0], inputs[1], inputs[2])
+            set_context(None)
+        else:
+            pad = size - batch
+            host = torch.tensor([ids + [0] * pad, positions + [0] * pad, rows + [self.padding_row] * pad])
+            self.graph_inputs[:, :size].copy_(host)
+            self.graphs[size].replay()
+            hidden = self.graph_output[:batch]
+        return self.model.compute_logits(hidden)
+
+    def _decode_forward(self, ids: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        size = self.block_size
+        slots = self.block_table[rows, positions // size].long() * size + positions % size
+        set_context(ForwardContext(is_prefill=False, slot_mapping=slots, block_size=size, context_lens=positions + 1,
+                                   rows=rows, block_table=self.block_table, use_triton=self.use_triton))
+        return self.model(ids, positions)
+
+    @torch.inference_mode()
+    def _capture_graphs(self, max_batch: int) -> None:
+        sizes = sorted({b for b in [1, 2, 4, 8, *range(16, max_batch + 1, 16), max_batch] if b <= max_batch})
+        self.graph_inputs = torch.zeros(3, max_batch, dtype=torch.long, device=self.device)
+        self.graph_inputs[2] = self.padding_row
+        self.graph_output = torch.zeros(max_batch, self.model.spec.hidden_size, dtype=self.dtype, device=self.device)
+        pool = None
+        for size in reversed(sizes):  # largest first: the smaller graphs reuse its memory pool
+            ids, positions, rows = self.graph_inputs[:, :size]
+            self.graph_output[:size] = self._decode_forward(ids, positions, rows)  # warm-up (compiles kernels)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool):
+                self.graph_output[:size] = self._decode_forward(ids, positions, rows)
+            pool = graph.pool() if pool is None else pool
+            self.graphs[size] = graph
+        torch.cuda.synchronize(self.device)
+        set_context(None)
+        self.graph_batch_sizes = sizes
+
+
+def blocks_per_sequence(max_model_len: int, block_size: int) -> int:
+    return math.ceil(max_model_len / block_size)

@@ -1,0 +1,389 @@
+"""The native engine on tiny random models (CPU, fp32): equivalence with transformers, continuous batching,
+preemption, sampling, log-probs, stop tokens, live weight updates; the Triton kernels under TRITON_INTERPRET=1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+from conftest import build_tiny_checkpoint
+from vibethinker.generate import BACKENDS, HFGenerator, SamplingParams, make_generator
+from vibethinker.generate.native import EngineConfig, NativeGenerator
+from vibethinker.generate.native.kv_cache import KVCacheManager
+from vibethinker.generate.native.sampler import Sampler, logit_floors
+from vibethinker.generate.native.sequence import Sequence
+from vibethinker.model import load_model, load_tokenizer, save_pretrained_atomic
+
+QUESTIONS = ["hi", "What is 3 plus 4? Think about it carefully before answering.", "x = 2", "def f(x): return x + 1",
+             "What is 12 plus 5?"]
+# small blocks: prompts span many blocks and share some; CPU fp32 so the reference comparisons are exact anywhere
+SMALL = dict(max_num_seqs=8, block_size=4, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(model, tokenizer, path): a 2-layer Qwen2 whose large init range makes greedy outputs varied."""
+    texts = [f"What is {i} plus {i * 7 % 13}? The answer is {i + i * 7 % 13}. def f(x): return x + {i}"
+             for i in range(300)]
+    path = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=300,
+                                 initializer_range=0.3)
+    return load_model(path, device="cpu"), load_tokenizer(path), path
+
+
+def _prompts(tokenizer, questions=QUESTIONS) -> list[str]:
+    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+            for q in questions]
+
+
+def _teacher_forced_logprobs(model, tokenizer, prompt: str, tokens: list[int], temperature: float) -> torch.Tensor:
+    """(len(tokens), vocab) log_softmax(logits / T) of a plain transformers forward at each generated position."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt_ids + tokens])).logits[0, len(prompt_ids) - 1:-1].float()
+    return torch.log_softmax(logits / temperature, dim=-1)
+
+
+def _reference_greedy(model, tokenizer, prompt: str, max_new_tokens: int, stops: list[int]) -> list[int]:
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=max_new_tokens,
+                         eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)[0, ids.shape[1]:].tolist()
+    return out[:next((i + 1 for i, t in enumerate(out) if t in stops), len(out))]
+
+
+def test_greedy_matches_transformers_generate_token_for_token(tiny):
+    model, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    native = NativeGenerator(path, config=EngineConfig(**SMALL))
+    out = native.generate(prompts, SamplingParams(temperature=0, max_new_tokens=24, n=2))
+    assert [(c.prompt_index, c.sample_index) for c in out] == [(p, s) for p in range(len(prompts)) for s in range(2)]
+    stops = native.stop_ids(SamplingParams())
+    for c in out:
+        assert c.token_ids == _reference_greedy(model, tokenizer, prompts[c.prompt_index], 24, stops)
+        assert c.text == tokenizer.decode(c.token_ids, skip_special_tokens=True)
+        expected = _teacher_forced_logprobs(model, tokenizer, prompts[c.prompt_index], c.token_ids, 1.0)
+        torch.testing.assert_close(torch.tensor(c.logprobs), expected.gather(1, torch.tensor(c.token_ids)[:, None])[:, 0],
+                                   atol=1e-4, rtol=0)
+    assert len({tuple(c.token_ids) for c in out}) > 2  # the outputs really depend on the prompt
+    assert native.engine.stats["prefill_tokens"] < 2 * sum(len(tokenizer(p)["input_ids"]) for p in prompts)  # shared
+    reference = HFGenerator(model, tokenizer).generate(prompts, SamplingParams(temperature=0, max_new_tokens=24, n=2))
+    for ours, theirs in zip(out, reference):
+        assert ours.token_ids == theirs.token_ids and ours.finish_reason == theirs.finish_reason
+        assert ours.logprobs == pytest.approx(theirs.logprobs, abs=1e-4)
+
+
+def _save_tiny(model, tokenizer, path):
+    model.generation_config = GenerationConfig(eos_token_id=[tokenizer.eos_token_id], pad_token_id=tokenizer.pad_token_id)
+    return save_pretrained_atomic(model, tokenizer, path)
+
+
+@pytest.mark.parametrize("arch", ["llama", "llama3-rope", "qwen3"])
+def test_other_architectures_match_transformers(tiny, tmp_path, arch):
+    _, tokenizer, _ = tiny
+    common = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3, max_position_embeddings=256,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    if arch == "qwen3":
+        model = Qwen3ForCausalLM(Qwen3Config(**common, head_dim=32, tie_word_embeddings=False))
+    else:  # SmolLM2-like: Llama with tied embeddings
+        rope = {"rope_type": "default", "rope_theta": 100000.0} if arch == "llama" else \
+            {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+             "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
+        model = LlamaForCausalLM(LlamaConfig(**common, tie_word_embeddings=True, rope_parameters=rope))
+    path = _save_tiny(model.eval(), tokenizer, tmp_path / arch)
+    prompts = _prompts(tokenizer)
+    native = NativeGenerator(path, config=EngineConfig(**SMALL))
+    out = native.generate(prompts, SamplingParams(temperature=0, max_new_tokens=16))
+    for c in out:
+        assert c.token_ids == _reference_greedy(model, tokenizer, prompts[c.prompt_index], 16, [tokenizer.eos_token_id])
+    assert len({tuple(c.token_ids) for c in out}) > 1
+
+
+def test_unsupported_architecture_is_refused(tiny, tmp_path):
+    from transformers import GPT2Config
+
+    from vibethinker.generate.native import LLMEngine
+
+    with pytest.raises(ValueError, match="Qwen2ForCausalLM.*GPT2LMHeadModel"):
+        LLMEngine(GPT2Config(architectures=["GPT2LMHeadModel"]))
+
+
+def test_continuous_batching_matches_running_alone(tiny):
+    """Two decode slots for five prompts: sequences end at different steps (a stop token ends some early) and
+    each freed slot is refilled from the queue; every output equals that of its prompt run alone."""
+    _, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    native = NativeGenerator(path, config=EngineConfig(max_num_seqs=2, block_size=4, device="cpu", dtype="float32"))
+    free = native.generate(prompts, SamplingParams(temperature=0, max_new_tokens=20, stop_token_ids=[0]))
+    stop = next(c.token_ids[4] for c in free if len(c.token_ids) > 8)
+    sampling = SamplingParams(temperature=0, max_new_tokens=20, stop_token_ids=[stop])
+    together = native.generate(prompts, sampling)
+    assert native.engine.stats["prefill_steps"] > 1  # later prompts were admitted as slots freed
+    assert len({len(c.token_ids) for c in together}) > 1 and {c.finish_reason for c in together} == {"stop", "length"}
+    for prompt, c in zip(prompts, together):
+        (alone,) = native.generate([prompt], sampling)
+        assert c.token_ids == alone.token_ids and c.finish_reason == alone.finish_reason
+        assert c.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def test_preemption_under_a_small_cache_keeps_outputs(tiny):
+    """A cache too small for the running sequences forces preemptions (recomputed later); seeded sampling gives
+    the same tokens as with a roomy cache, because each sample's noise depends on its seed and position only."""
+    _, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=20, n=2, seed=7)
+    roomy = NativeGenerator(path, config=EngineConfig(**SMALL)).generate(prompts, sampling)
+    block_bytes = 2 * 2 * 4 * 2 * 16 * 4  # (K, V) x layers x block size x kv heads x head dim x fp32
+    tight = NativeGenerator(path, config=EngineConfig(max_num_seqs=4, block_size=4, device="cpu", dtype="float32",
+                                                      kv_cache_gib=24 * block_bytes / 2 ** 30))
+    squeezed = tight.generate(prompts, sampling)
+    assert tight.engine.kv.num_blocks == 24 and tight.engine.stats["preemptions"] > 0
+    for a, b in zip(roomy, squeezed):
+        assert a.token_ids == b.token_ids and a.finish_reason == b.finish_reason
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)  # recomputed by prefill after preemption
+
+
+@pytest.mark.parametrize("temperature,top_p,top_k", [(0.7, 0.9, 20), (1.3, 1.0, 3), (1.0, 0.6, 0)])
+def test_sampling_is_reproducible_truncated_and_logprobs_match_a_forward(tiny, temperature, top_p, top_k):
+    model, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    native = NativeGenerator(path, config=EngineConfig(**SMALL))
+    sampling = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=12, n=3, seed=3)
+    out = native.generate(prompts, sampling)
+    assert [(c.token_ids, c.logprobs) for c in native.generate(prompts, sampling)] == \
+        [(c.token_ids, c.logprobs) for c in out]
+    other_seed = native.generate(prompts, SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k,
+                                                         max_new_tokens=12, n=3, seed=4))
+    assert [c.token_ids for c in other_seed] != [c.token_ids for c in out]
+    assert len({tuple(c.token_ids) for c in out if c.prompt_index == 1}) > 1  # the samples of a prompt differ
+    for c in out:
+        logprobs = _teacher_forced_logprobs(model, tokenizer, prompts[c.prompt_index], c.token_ids, temperature)
+        chosen = logprobs.gather(1, torch.tensor(c.token_ids)[:, None])[:, 0]
+        torch.testing.assert_close(torch.tensor(c.logprobs), chosen, atol=1e-4, rtol=0)
+        allowed = logit_floors(logprobs, top_k, top_p)  # same cut on log-probs as on logits / T (shift-invariant)
+        if allowed is not None:
+            assert bool((chosen >= allowed - 1e-5).all()), "a token outside top-k / top-p was emitted"
+
+
+def test_top_k_one_is_greedy_and_floors_match_the_definition():
+    scaled = torch.tensor([[3.0, 1.0, 2.0, 0.0], [0.0, 0.0, 5.0, 4.9]])
+    torch.testing.assert_close(logit_floors(scaled, 2, 1.0), torch.tensor([2.0, 4.9]))
+    probs = scaled.softmax(-1)
+    # top-p 0.5: the most likely token alone has mass >= 0.5 in row 0 (0.66) but not in row 1 (0.52 -> just it)
+    assert probs[0, 0] > 0.5 and probs[1, 2] > 0.5
+    torch.testing.assert_close(logit_floors(scaled, 0, 0.5), torch.tensor([3.0, 5.0]))
+    torch.testing.assert_close(logit_floors(scaled, 0, 0.9), torch.tensor([1.0, 4.9]))
+    tokens, _ = Sampler(use_triton=False)(scaled, SamplingParams(temperature=1.0, top_k=1), [1, 2], [5, 5])
+    assert tokens == [0, 2]
+
+
+def test_seeded_sample_does_not_depend_on_batch_composition(tiny):
+    _, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    native = NativeGenerator(path, config=EngineConfig(**SMALL))
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=10, n=2, seed=11)
+    first = native.generate(prompts[:1], sampling)
+    with_others = native.generate(prompts, sampling)  # a sample's noise depends on (seed, prompt, sample) only
+    for alone, batched in zip(first, with_others[:2]):
+        assert alone.token_ids == batched.token_ids
+        assert alone.logprobs == pytest.approx(batched.logprobs, abs=1e-4)  # batch-size rounding only
+
+
+def test_stop_tokens_end_sequences_and_ignore_eos_does_not(tiny):
+    _, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    native = NativeGenerator(path, config=EngineConfig(**SMALL))
+    free = native.generate(prompts, SamplingParams(temperature=0, max_new_tokens=16, stop_token_ids=[0]))
+    target = next(c for c in free if len(c.token_ids) >= 6 and 0 not in c.token_ids)
+    stop = target.token_ids[5]
+    stopped = native.generate(prompts, SamplingParams(temperature=0, max_new_tokens=16, stop_token_ids=[stop]))
+    c = stopped[target.prompt_index]
+    assert c.token_ids == target.token_ids[:target.token_ids.index(stop) + 1] and c.finish_reason == "stop"
+    for other in stopped:
+        assert (other.finish_reason == "stop") == (stop in other.token_ids)
+        assert stop not in other.token_ids[:-1]
+    endless = NativeGenerator(path, config=EngineConfig(**SMALL, ignore_eos=True))
+    for c in endless.generate(prompts, SamplingParams(temperature=0, max_new_tokens=16, stop_token_ids=[stop])):
+        assert len(c.token_ids) == 16 and c.finish_reason == "length"
+
+
+def test_live_model_weight_update_is_seen(tiny):
+    _, tokenizer, path = tiny
+    live = load_model(path, device="cpu")
+    generator = make_generator((live, tokenizer), backend="native", **SMALL)
+    prompts = _prompts(tokenizer)
+    sampling = SamplingParams(temperature=0, max_new_tokens=12)
+    before = generator.generate(prompts, sampling)
+    with torch.no_grad():  # an "optimiser step": in place, as AdamW does
+        live.model.layers[1].mlp.up_proj.weight.mul_(-1.5)
+        live.model.layers[0].self_attn.q_proj.bias.add_(0.5)
+    after = generator.generate(prompts, sampling)
+    assert [c.token_ids for c in after] != [c.token_ids for c in before]
+    for c in after:
+        assert c.token_ids == _reference_greedy(live, tokenizer, prompts[c.prompt_index], 12,
+                                                generator.stop_ids(sampling))
+        expected = _teacher_forced_logprobs(live, tokenizer, prompts[c.prompt_index], c.token_ids, 1.0)
+        torch.testing.assert_close(torch.tensor(c.logprobs), expected.gather(1, torch.tensor(c.token_ids)[:, None])[:, 0],
+                                   atol=1e-4, rtol=0)
+
+
+def test_make_generator_and_input_errors(tiny):
+    _, tokenizer, path = tiny
+    assert "native" in BACKENDS
+    generator = make_generator(path, backend="native", device="cpu", batch_size=3, block_size=8)
+    assert generator.engine.config.max_num_seqs == 3 and generator.engine.model.model.norm.weight.dtype == torch.float32
+    assert generator.generate([], SamplingParams()) == []
+    with pytest.raises(ValueError, match="empty prompt"):
+        generator.generate([""], SamplingParams())
+    with pytest.raises(ValueError, match="max_model_len"):
+        make_generator(path, backend="native", max_model_len=8, **SMALL).generate(_prompts(tokenizer)[1:2],
+                                                                                 SamplingParams(max_new_tokens=2))
+    with pytest.raises(ValueError, match="extra"):
+        make_generator(path, backend="native", warp_speed=True)
+
+
+def test_kv_cache_manager_shares_full_prompt_blocks_and_frees_them():
+    kv = KVCacheManager(num_blocks=10, block_size=4, max_seqs=3, max_blocks_per_seq=5)
+    a = Sequence(0, 0, list(range(10)), 10, 5, seed=0)
+    b = Sequence(0, 1, list(range(10)), 10, 5, seed=1)
+    c = Sequence(1, 0, list(range(8)), 8, 5, seed=2)  # 8 tokens: the block of its last token is never shared
+    for seq in (a, b, c):
+        kv.admit(seq)
+    assert a.num_cached_tokens == 0 and b.num_cached_tokens == 8 and c.num_cached_tokens == 4
+    assert b.block_ids[:2] == a.block_ids[:2] and b.block_ids[2] != a.block_ids[2]
+    assert c.block_ids[0] == a.block_ids[0] and c.block_ids[1] != a.block_ids[1]
+    assert kv.num_free_blocks == 10 - 3 - 1 - 1
+    assert kv.table[b.row, :3].tolist() == b.block_ids and set(kv.take_dirty_rows()) == {a.row, b.row, c.row}
+    for seq in (a, b, c):
+        kv.release(seq)
+    assert kv.num_free_blocks == 10 and len(kv.free_rows) == 3
+    again = Sequence(0, 2, list(range(10)), 10, 5, seed=3)
+    assert kv.cached_prefix_len(again) == 8  # freed blocks keep their content until reused
+    kv.reset()
+    assert kv.cached_prefix_len(again) == 0
+
+
+def test_triton_kernels_under_the_interpreter():
+    """The GPU kernels (paged decode attention, sampler, RMSNorm, RoPE + K/V store) checked on CPU by Triton's
+    interpreter, alone and inside the engine. Triton reads TRITON_INTERPRET when it is first imported (torch
+    imports it early), so the checks run in a fresh interpreter: this file run as a script."""
+    pytest.importorskip("triton")
+    done = subprocess.run([sys.executable, __file__], env={**os.environ, "TRITON_INTERPRET": "1"}, check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "triton kernels ok" in done.stdout, done.stdout + done.stderr
+
+
+def _interpreter_shim() -> None:
+    """numpy >= 2.4 refuses int() of the 1-element arrays Triton's interpreter loads scalars as (loop bounds)."""
+    from triton.runtime import interpreter
+
+    original = interpreter._patch_lang_tensor
+
+    def patched(tensor, scope):
+        original(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    interpreter._patch_lang_tensor = patched
+
+
+def _check_triton_decode_attention() -> None:
+    from vibethinker.generate.native.layers.attention import decode_attention_torch
+    from vibethinker.generate.native.layers.paged_decode_triton import decode_attention_triton
+
+    generator = torch.Generator().manual_seed(0)
+    heads, kv_heads, dim, block = 14, 2, 64, 16  # Qwen2.5-0.5B's head layout
+    keys, values = (torch.randn(40 * block, kv_heads, dim, generator=generator) for _ in range(2))
+    table = torch.randperm(40, generator=generator)[:30].view(3, 10).int()
+    rows, lengths = torch.tensor([2, 0, 1]), torch.tensor([1, 100, 160])
+    q = torch.randn(3, heads, dim, generator=generator)
+    ours = decode_attention_triton(q, keys, values, table, rows, lengths, dim ** -0.5, block)
+    reference = decode_attention_torch(q, keys, values, table, rows, lengths, dim ** -0.5, block)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
+
+
+def _check_triton_sampler() -> None:
+    from vibethinker.generate.native.sampling_triton import gumbel_max_triton
+
+    logits = torch.randn(4, 3000, generator=torch.Generator().manual_seed(1)) * 3
+    tokens, logprobs = gumbel_max_triton(logits, 1.0, [1, 2, 3, 4], [9] * 4, None, noise=False)
+    assert torch.equal(tokens, logits.argmax(-1))
+    torch.testing.assert_close(logprobs, torch.log_softmax(logits, -1).gather(1, tokens[:, None])[:, 0])
+    scaled = logits * (1.0 / 0.7)
+    floors = logit_floors(scaled, 5, 0.8)
+    draws = [gumbel_max_triton(logits, 0.7, [seed] * 4, [3] * 4, floors, noise=True) for seed in range(6)]
+    for tokens, logprobs in draws:
+        chosen = scaled.gather(1, tokens[:, None])[:, 0]
+        assert bool((chosen >= floors).all())
+        torch.testing.assert_close(logprobs, torch.log_softmax(scaled, -1).gather(1, tokens[:, None])[:, 0])
+    assert len({tuple(t.tolist()) for t, _ in draws}) > 1
+    assert torch.equal(gumbel_max_triton(logits, 0.7, [0] * 4, [3] * 4, floors, noise=True)[0], draws[0][0])
+    later = [gumbel_max_triton(logits, 0.7, [0] * 4, [position] * 4, floors, noise=True)[0] for position in range(6)]
+    assert len({tuple(t.tolist()) for t in later}) > 1  # the noise moves on with the position
+
+
+def _check_fused_kernels() -> None:
+    """RMSNorm and RoPE + K/V store kernels equal the torch code in fp32 (the interpreter truncates to bf16
+    where the GPU rounds to nearest, so bf16 is not compared here)."""
+    from vibethinker.generate.native.layers.fused_triton import rmsnorm_triton, rope_store_triton
+    from vibethinker.generate.native.layers.rmsnorm import RMSNorm
+    from vibethinker.generate.native.layers.rotary import RotaryEmbedding
+
+    generator = torch.Generator().manual_seed(0)
+    norm = RMSNorm(96, 1e-6)
+    norm.weight.data = torch.randn(96, generator=generator)
+    x = torch.randn(5, 96, generator=generator)
+    torch.testing.assert_close(rmsnorm_triton(x, norm.weight, 1e-6), norm(x), atol=1e-6, rtol=1e-6)
+    tokens, heads, kv_heads, dim = 6, 14, 2, 64
+    qkv = torch.randn(tokens, (heads + 2 * kv_heads) * dim, generator=generator)
+    q, k, v = qkv.split([heads * dim, kv_heads * dim, kv_heads * dim], dim=-1)  # strided views, as in the model
+    q, k, v = q.view(tokens, heads, dim), k.view(tokens, kv_heads, dim), v.view(tokens, kv_heads, dim)
+    rotary = RotaryEmbedding(1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)), 64)
+    positions, slots = torch.tensor([0, 5, 63, 7, 1, 2]), torch.tensor([3, 0, 9, 4, 1, 11])
+    k_cache, v_cache = torch.zeros(12, kv_heads, dim), torch.zeros(12, kv_heads, dim)
+    rotated = rope_store_triton(q, k, v, rotary.cos, rotary.sin, positions, slots, k_cache, v_cache)
+    q_ref, k_ref = rotary(positions, q, k)
+    torch.testing.assert_close(rotated, q_ref, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(k_cache[slots], k_ref, atol=1e-6, rtol=1e-6)
+    assert torch.equal(v_cache[slots], v)
+
+
+def _check_engine_with_triton_kernels() -> None:
+    """The engine with its GPU code paths (all Triton kernels) forced on, against its CPU paths."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from vibethinker.generate.native import LLMEngine
+    from vibethinker.generate.native.weights import live_tensors
+
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3,
+                                         max_position_embeddings=128))
+    prompts = [[(7 * i + j) % 96 for j in range(n)] for i, n in enumerate([3, 17, 9])]
+    engines = []
+    for triton_paths in (False, True):
+        engine = LLMEngine(model.config, EngineConfig(max_num_seqs=4, block_size=4, ignore_eos=True), device="cpu")
+        engine.load(live_tensors(model), "test model")
+        engine.runner.use_triton = engine.sampler.use_triton = triton_paths
+        engines.append(engine)
+    reference, kernels = (e.generate(prompts, SamplingParams(temperature=0, max_new_tokens=10), []) for e in engines)
+    for a, b in zip(reference, kernels):
+        assert a.generated_ids == b.generated_ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    sampled = engines[1].generate(prompts, SamplingParams(temperature=1.0, top_k=5, max_new_tokens=6, seed=1), [])
+    assert sampled[0].generated_ids == engines[1].generate(
+        prompts, SamplingParams(temperature=1.0, top_k=5, max_new_tokens=6, seed=1), [])[0].generated_ids
+
+
+if __name__ == "__main__":  # see test_triton_kernels_under_the_interpreter
+    assert os.environ.get("TRITON_INTERPRET") == "1"
+    _interpreter_shim()
+    _check_triton_decode_attention()
+    _check_triton_sampler()
+    _check_fused_kernels()
+    _check_engine_with_triton_kernels()
+    print("triton kernels ok")
