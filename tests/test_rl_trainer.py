@@ -164,3 +164,21 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, warm_checkpoint
     train_rl(warm_checkpoint, easy_problems, _config(max_steps=2), tmp_path / "run", stop_after_steps=1)
     with pytest.raises(ValueError, match="other settings \\(mgpo_lambda\\)"):
         train_rl(warm_checkpoint, easy_problems, _config(max_steps=2, mgpo_lambda=1.0), tmp_path / "run")
+
+
+def test_rl_with_the_native_engine_shares_the_trainer_weights(tmp_path, warm_checkpoint, easy_problems):
+    """The native engine as the rollout backend: it sees every optimiser step (the log-probs it reports match the
+    trainer's forward pass, step after step) and the phase trains like with transformers."""
+    config = _config(max_steps=3, save_every=0, generation_backend="native")
+    summary = train_rl(warm_checkpoint, easy_problems, config, tmp_path / "native")
+    rows = [json.loads(x) for x in (tmp_path / "native" / "metrics.jsonl").read_text().splitlines()]
+    assert summary["finished"] and [r["step"] for r in rows] == [1, 2, 3]
+    assert all(r["logprob_gap"] < 1e-4 for r in rows)  # stale weights in the engine would show up here
+    assert rows[0]["grad_norm"] > 0  # the first step did update the weights the later rollouts must see
+
+
+def test_auto_backend_is_transformers_on_cpu(warm_checkpoint):
+    from vibethinker.generate import HFGenerator, resolve_auto_backend
+
+    assert resolve_auto_backend(warm_checkpoint, device="cpu") == "hf"
+    assert isinstance(make_generator(warm_checkpoint, device="cpu"), HFGenerator)

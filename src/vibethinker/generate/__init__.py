@@ -14,13 +14,16 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from vibethinker.generate.hf import HFGenerator
 from vibethinker.generate.types import Completion, FinishReason, Generator, SamplingParams
 
-BACKENDS = ("hf", "native")
+BACKENDS = ("auto", "hf", "native")
 
 ModelSource = str | os.PathLike | tuple[PreTrainedModel, PreTrainedTokenizerBase]
 
 
-def make_generator(model_or_path: ModelSource, backend: str = "hf", **kw: Any) -> Generator:
+def make_generator(model_or_path: ModelSource, backend: str = "auto", **kw: Any) -> Generator:
     """A generator for a checkpoint folder or an already loaded ``(model, tokenizer)`` pair.
+
+    ``"auto"`` (the default) is ``"native"`` when generation runs on a CUDA GPU and the architecture is one the
+    engine knows (Qwen2, Qwen3, Llama), else ``"hf"``: transformers stays the reference and the CPU path.
 
     ``device`` / ``dtype`` in ``kw`` apply when loading from a path; the rest (e.g. ``batch_size``) go to the backend.
     For ``"native"``, ``batch_size`` is the most sequences decoded at once (``EngineConfig.max_num_seqs``) and any
@@ -29,6 +32,8 @@ def make_generator(model_or_path: ModelSource, backend: str = "hf", **kw: Any) -
     if backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {backend!r}; choices: {', '.join(BACKENDS)}")
     device, dtype = kw.pop("device", None), kw.pop("dtype", None)
+    if backend == "auto":
+        backend = resolve_auto_backend(model_or_path, device)
     if backend == "native":
         return _make_native(model_or_path, device, dtype, **kw)
     if isinstance(model_or_path, tuple):
@@ -40,6 +45,27 @@ def make_generator(model_or_path: ModelSource, backend: str = "hf", **kw: Any) -
     else:
         raise TypeError(f"expected a checkpoint path or a (model, tokenizer) pair, got {type(model_or_path).__name__}")
     return HFGenerator(model, tokenizer, **kw)
+
+
+def resolve_auto_backend(model_or_path: ModelSource, device=None) -> str:
+    """``"native"`` for a CUDA target with a supported architecture, else ``"hf"``."""
+    import torch
+    from transformers import AutoConfig
+
+    from vibethinker.generate.native.models import spec_from_config
+
+    if isinstance(model_or_path, tuple):
+        target = model_or_path[0].device
+    else:
+        target = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if target.type != "cuda":
+        return "hf"
+    try:
+        spec_from_config(model_or_path[0].config if isinstance(model_or_path, tuple)
+                         else AutoConfig.from_pretrained(model_or_path))
+    except ValueError:
+        return "hf"
+    return "native"
 
 
 def _make_native(model_or_path: ModelSource, device, dtype, batch_size: int | None = None, **kw: Any) -> Generator:
@@ -60,4 +86,4 @@ def _make_native(model_or_path: ModelSource, device, dtype, batch_size: int | No
 
 
 __all__ = ["BACKENDS", "Completion", "FinishReason", "Generator", "HFGenerator", "ModelSource", "SamplingParams",
-           "make_generator"]
+           "make_generator", "resolve_auto_backend"]

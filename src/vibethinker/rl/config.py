@@ -44,8 +44,12 @@ class RLConfig(BaseModel):
     micro_batch_size: int = Field(8, gt=0, description=(
         "Sequences per forward/backward pass. The step's rollouts are accumulated over micro-batches, each "
         "normalised with the global token / sequence counts, so the gradient equals one big batch's (SPEC 5)."))
-    generation_batch_size: int = Field(64, gt=0, description=(
-        "Sequences per generate() call of the rollout engine *(our default)*."))
+    generation_batch_size: int = Field(256, gt=0, description=(
+        "Sequences generated at once: the batch of transformers' generate, or the native engine's concurrent "
+        "sequences *(our default)*."))
+    generation_backend: Literal["auto", "hf", "native"] = Field("auto", description=(
+        "Rollout engine: 'auto' = the native engine (paged KV cache, CUDA graphs) on a GPU, transformers on CPU; "
+        "the trainer's weights are shared with it after every optimiser step, with no disk round trip."))
     max_grad_norm: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas *(our default)*.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay *(our default 0)*.")

@@ -33,7 +33,8 @@ def run_rl_stage(stage: RLStage, ctx: StageContext) -> dict:
     if stage.filter_samples:
         sampling = SamplingParams(n=stage.filter_samples, temperature=config.temperature, top_p=config.top_p,
                                   max_new_tokens=config.max_new_tokens, seed=config.seed)
-        generator = make_generator(str(model), batch_size=config.generation_batch_size)
+        generator = make_generator(str(model), backend=config.generation_backend,
+                                   batch_size=config.generation_batch_size)
         result = estimate_and_filter(generator, problems, sampling, model_fingerprint(model),
                                      ctx.stage_dir / "filter_cache.jsonl")
         del generator

@@ -48,7 +48,7 @@ from vibethinker.utils.rng import restore_rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog, read_metrics
 from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
-RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size"}
+RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend"}
 # The panels of ``curves.png``, written at the end of each phase.
 CURVE_KEYS = ("reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy", "response_length_mean",
               "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm", "generation_tokens_per_s")
@@ -217,7 +217,8 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     ref_model = None
     if config.kl_coef > 0:  # the frozen starting checkpoint of the phase
         ref_model = load_model(model_path, device=device, dtype=dtype).eval().requires_grad_(False)
-    generator = make_generator((model, tokenizer), batch_size=config.generation_batch_size)
+    generator = make_generator((model, tokenizer), backend=config.generation_backend,
+                               batch_size=config.generation_batch_size)
     total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
