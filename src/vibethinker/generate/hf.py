@@ -19,7 +19,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel, \
     PreTrainedTokenizerBase
 
-from vibethinker.generate.types import Completion, Generator, SamplingParams
+from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +85,7 @@ class HFGenerator(Generator):
         return next(self.model.parameters()).device
 
     def stop_ids(self, sampling: SamplingParams) -> list[int]:
-        """The explicit stop ids, else the model's generation_config eos ids, else the tokenizer's eos."""
-        if sampling.stop_token_ids is not None:
-            return list(sampling.stop_token_ids)
-        eos = self.model.generation_config.eos_token_id
-        if eos is None:
-            eos = self.tokenizer.eos_token_id
-        if eos is None:
-            raise ValueError("no stop tokens: pass SamplingParams.stop_token_ids (the model defines no eos)")
-        return [eos] if isinstance(eos, int) else list(eos)
+        return resolve_stop_ids(sampling, self.model.generation_config, self.tokenizer)
 
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]

@@ -73,6 +73,19 @@ class Completion:
         return len(self.token_ids)
 
 
+def resolve_stop_ids(sampling: SamplingParams, generation_config, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The explicit stop ids, else the model's generation_config eos ids, else the tokenizer's eos (every backend
+    stops on the same tokens)."""
+    if sampling.stop_token_ids is not None:
+        return list(sampling.stop_token_ids)
+    eos = generation_config.eos_token_id if generation_config is not None else None
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("no stop tokens: pass SamplingParams.stop_token_ids (the model defines no eos)")
+    return [eos] if isinstance(eos, int) else list(eos)
+
+
 @runtime_checkable
 class Generator(Protocol):
     """A generation backend. ``tokenizer`` is exposed because callers render prompts with its chat template."""

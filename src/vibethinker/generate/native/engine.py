@@ -22,7 +22,7 @@ from vibethinker.generate.native.sampler import Sampler, row_seed
 from vibethinker.generate.native.scheduler import Scheduler
 from vibethinker.generate.native.sequence import Sequence
 from vibethinker.generate.native.weights import checkpoint_tensors, live_tensors, load_weights
-from vibethinker.generate.types import Completion, Generator, SamplingParams
+from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -135,15 +135,7 @@ class NativeGenerator(Generator):
             self.tokenizer, self.generation_config, self.live_model = tokenizer, model.generation_config, model
 
     def stop_ids(self, sampling: SamplingParams) -> list[int]:
-        """The explicit stop ids, else the generation config's eos ids, else the tokenizer's eos (as HFGenerator)."""
-        if sampling.stop_token_ids is not None:
-            return list(sampling.stop_token_ids)
-        eos = self.generation_config.eos_token_id
-        if eos is None:
-            eos = self.tokenizer.eos_token_id
-        if eos is None:
-            raise ValueError("no stop tokens: pass SamplingParams.stop_token_ids (the model defines no eos)")
-        return [eos] if isinstance(eos, int) else list(eos)
+        return resolve_stop_ids(sampling, self.generation_config, self.tokenizer)
 
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
