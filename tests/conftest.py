@@ -96,3 +96,15 @@ def tiny_checkpoint(tmp_path_factory, addition_problems) -> str:
 
     texts = [user_message(p) for p in addition_problems] + [t for p in addition_problems for t in p.traces]
     return str(build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts))
+
+
+@pytest.fixture(scope="module")
+def varied_tiny(tmp_path_factory):
+    """(model, tokenizer, path): a 2-layer Qwen2 whose large init range makes greedy outputs varied, not one token."""
+    from vibethinker.model import load_model, load_tokenizer
+
+    texts = [f"What is {i} plus {i * 7 % 13}? The answer is {i + i * 7 % 13}. def f(x): return x + {i}"
+             for i in range(300)]
+    path = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=300,
+                                 initializer_range=0.3)
+    return load_model(path, device="cpu"), load_tokenizer(path), path

@@ -5,21 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import build_tiny_checkpoint
 from vibethinker.generate import BACKENDS, Completion, Generator, HFGenerator, SamplingParams, make_generator
-from vibethinker.model import TinyModelConfig, build_tiny_model, load_model, load_tokenizer
+from vibethinker.model import TinyModelConfig, build_tiny_model
 
 QUESTIONS = ["hi", "What is 3 plus 4? Think about it carefully before answering.", "x = 2", "def f(x): return x + 1"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """(model, tokenizer, path). A larger init range than the default makes greedy outputs varied, not one token."""
-    texts = [f"What is {i} plus {i * 7 % 13}? The answer is {i + i * 7 % 13}. def f(x): return x + {i}"
-             for i in range(300)]
-    path = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=300,
-                                 initializer_range=0.3)
-    return load_model(path, device="cpu"), load_tokenizer(path), path
+def tiny(varied_tiny):
+    return varied_tiny
 
 
 def _prompts(tokenizer) -> list[str]:

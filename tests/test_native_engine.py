@@ -11,13 +11,12 @@ import pytest
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
-from conftest import build_tiny_checkpoint
 from vibethinker.generate import BACKENDS, HFGenerator, SamplingParams, make_generator
 from vibethinker.generate.native import EngineConfig, NativeGenerator
 from vibethinker.generate.native.kv_cache import KVCacheManager
 from vibethinker.generate.native.sampler import Sampler, logit_floors
 from vibethinker.generate.native.sequence import Sequence
-from vibethinker.model import load_model, load_tokenizer, save_pretrained_atomic
+from vibethinker.model import load_model, save_pretrained_atomic
 
 QUESTIONS = ["hi", "What is 3 plus 4? Think about it carefully before answering.", "x = 2", "def f(x): return x + 1",
              "What is 12 plus 5?"]
@@ -26,13 +25,8 @@ SMALL = dict(max_num_seqs=8, block_size=4, device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """(model, tokenizer, path): a 2-layer Qwen2 whose large init range makes greedy outputs varied."""
-    texts = [f"What is {i} plus {i * 7 % 13}? The answer is {i + i * 7 % 13}. def f(x): return x + {i}"
-             for i in range(300)]
-    path = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=300,
-                                 initializer_range=0.3)
-    return load_model(path, device="cpu"), load_tokenizer(path), path
+def tiny(varied_tiny):
+    return varied_tiny
 
 
 def _prompts(tokenizer, questions=QUESTIONS) -> list[str]:

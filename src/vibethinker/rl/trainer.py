@@ -191,7 +191,7 @@ def sample_step(generator, problems: list[Problem], config: RLConfig, step: int,
             max_rounds=config.dynamic_sampling_max_rounds)
         extra = {"dynamic_sampling_rounds": stats.rounds, "zero_variance_initial": stats.zero_variance_initial,
                  "zero_variance_final": stats.zero_variance_final, "dynamic_sampling_extra_groups": stats.extra_groups}
-    trained = rollout_metrics(groups)
+    trained = rollout_metrics(groups) if config.dynamic_sampling else stream
     return groups, {**trained, "reward_mean": stream["reward_mean"], "accuracy": stream["accuracy"],
                     "trained_reward_mean": trained["reward_mean"], "generated_tokens": generated[0], **extra}
 

@@ -36,27 +36,27 @@ _COMPLETE_CODE = re.compile(r"\n\s*Please complete the following python code pre
                             re.S)
 
 
-def user_turn(messages: list, ctx: RowContext, name: str) -> str:
-    """The content of the one user message; system messages are dropped (we add our own instruction)."""
-    users = []
+def _contents(messages: list, ctx: RowContext, name: str, role: str) -> list[str]:
+    """The text of every ``role`` message, after checking that each message is {role, content} with text."""
+    contents = []
     for position, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
             ctx.fail(f"{name}[{position}]", "expected a message object {role, content} with text content")
-        if message.get("role") == "user":
-            users.append(message["content"])
+        if message.get("role") == role:
+            contents.append(message["content"])
+    return contents
+
+
+def user_turn(messages: list, ctx: RowContext, name: str) -> str:
+    """The content of the one user message; system messages are dropped (we add our own instruction)."""
+    users = _contents(messages, ctx, name, "user")
     if len(users) != 1:
         ctx.fail(name, f"expected exactly one user message, found {len(users)}")
     return users[0]
 
 
 def assistant_turns(messages: list, ctx: RowContext, name: str) -> list[str]:
-    turns = []
-    for position, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            ctx.fail(f"{name}[{position}]", "expected a message object {role, content} with text content")
-        if message.get("role") == "assistant":
-            turns.append(message["content"])
-    return turns
+    return _contents(messages, ctx, name, "assistant")
 
 
 def strip_instructions(text: str) -> str:
