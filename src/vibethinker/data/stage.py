@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from vibethinker.data.decontam import decontaminate
 from vibethinker.data.records import load_problems, write_jsonl
-from vibethinker.data.synthetic import SUBDOMAINS
+from vibethinker.data.synthetic import ALL_SUBDOMAINS, SUBDOMAINS
 from vibethinker.data.synthetic.suite import SuiteConfig, generate_suite, write_suite
 from vibethinker.pipeline import StageContext, require_exists
 from vibethinker.recipe import DataStage, RecipeError
@@ -22,9 +22,10 @@ def run_data_stage(stage: DataStage, ctx: StageContext) -> dict:
     if stage.suite is not None:
         settings = stage.suite
         subdomains = tuple(settings.subdomains or SUBDOMAINS)
-        unknown = set(subdomains) - set(SUBDOMAINS)
-        if unknown:
-            raise RecipeError(f"stage {stage.name!r}: unknown sub-domains {sorted(unknown)}; known: {SUBDOMAINS}")
+        unknown = set(subdomains) - set(ALL_SUBDOMAINS)
+        if unknown:  # extra sub-domains (word_arithmetic) are accepted by name, never added by default
+            raise RecipeError(f"stage {stage.name!r}: unknown sub-domains {sorted(unknown)}; "
+                              f"known: {', '.join(ALL_SUBDOMAINS)}")
         config = SuiteConfig.uniform(
             seed=ctx.recipe.seed if settings.seed is None else settings.seed, train=settings.train_per_subdomain,
             probe=settings.probe_per_subdomain, test=settings.test_per_subdomain, subdomains=subdomains)

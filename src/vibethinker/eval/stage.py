@@ -24,7 +24,7 @@ def run_eval_stage(stage: EvalStage, ctx: StageContext) -> dict:
     config = build_eval_config(
         n=stage.n, ks=stage.k, temperature=stage.temperature, top_p=stage.top_p, top_k=stage.top_k,
         max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size,
-        seed=ctx.recipe.seed if stage.seed is None else stage.seed,
+        seed=ctx.recipe.seed if stage.seed is None else stage.seed, require_think=stage.require_think,
     )
     summary = evaluate(str(model), problems, config, ctx.stage_dir)
     summary.pop("config", None)

@@ -27,7 +27,8 @@ def make_generator(model_or_path: ModelSource, backend: str = "auto", **kw: Any)
 
     ``device`` / ``dtype`` in ``kw`` apply when loading from a path; the rest (e.g. ``batch_size``) go to the backend.
     For ``"native"``, ``batch_size`` is the most sequences decoded at once (``EngineConfig.max_num_seqs``) and any
-    other :class:`~vibethinker.generate.native.EngineConfig` field may be passed too.
+    other :class:`~vibethinker.generate.native.EngineConfig` field may be passed too. The environment variable
+    ``VIBETHINKER_KV_CACHE_GIB`` fixes the native KV cache size when several jobs share one GPU.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {backend!r}; choices: {', '.join(BACKENDS)}")
@@ -68,11 +69,20 @@ def resolve_auto_backend(model_or_path: ModelSource, device=None) -> str:
     return "native"
 
 
+KV_CACHE_ENV = "VIBETHINKER_KV_CACHE_GIB"
+
+
 def _make_native(model_or_path: ModelSource, device, dtype, batch_size: int | None = None, **kw: Any) -> Generator:
     from vibethinker.generate.native import EngineConfig, NativeGenerator
 
     if batch_size is not None:
         kw.setdefault("max_num_seqs", batch_size)
+    if "kv_cache_gib" not in kw and os.environ.get(KV_CACHE_ENV):
+        # Several jobs sharing one GPU: a fixed cache each instead of a fraction of whatever is free at start.
+        try:
+            kw["kv_cache_gib"] = float(os.environ[KV_CACHE_ENV])
+        except ValueError:
+            raise ValueError(f"{KV_CACHE_ENV} must be a number of GiB, got {os.environ[KV_CACHE_ENV]!r}") from None
     if device is not None:
         kw["device"] = str(device)
     if dtype is not None:

@@ -1,6 +1,10 @@
-"""Stage ``init_model``: a tokenizer trained on the data and a randomly initialised tiny Qwen2 checkpoint."""
+"""Model stages: ``init_model`` (a tokenizer trained on the data and a randomly initialised tiny Qwen2) and
+``import_gguf`` (a pretrained GGUF file as an HF checkpoint)."""
 
 from __future__ import annotations
+
+import json
+import math
 
 from vibethinker.data.records import load_problems
 from vibethinker.model.checkpoint import save_pretrained_atomic
@@ -8,7 +12,7 @@ from vibethinker.model.tiny import build_tiny_model
 from vibethinker.model.tokenizer import train_tokenizer
 from vibethinker.pipeline import StageContext, require_exists
 from vibethinker.prompts import user_message
-from vibethinker.recipe import InitModelStage
+from vibethinker.recipe import ImportGGUFStage, InitModelStage
 
 
 def run_init_model_stage(stage: InitModelStage, ctx: StageContext) -> dict:
@@ -21,3 +25,23 @@ def run_init_model_stage(stage: InitModelStage, ctx: StageContext) -> dict:
     model = build_tiny_model(tokenizer, stage.architecture, seed=ctx.recipe.seed)
     save_pretrained_atomic(model, tokenizer, ctx.stage_dir / "model")
     return {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer)}
+
+
+def run_import_gguf_stage(stage: ImportGGUFStage, ctx: StageContext) -> dict:
+    from vibethinker.model.gguf_import import import_gguf, resolve_gguf
+
+    source = resolve_gguf(stage.gguf)
+    path = import_gguf(source, ctx.stage_dir / "model")
+    config = json.loads((path / "config.json").read_text())
+    return {"gguf": source.name, "architecture": config["architectures"][0], "vocab_size": config["vocab_size"],
+            "parameters": _parameter_count(path)}
+
+
+def _parameter_count(path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for shard in sorted(path.glob("*.safetensors")):
+        with safe_open(shard, framework="pt") as handle:
+            total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    return total

@@ -70,6 +70,11 @@ class RLConfig(BaseModel):
         "Write a checkpoint every k optimiser steps (0 = only the final model); only the newest keeps optimiser "
         "state for resuming."))
     log_every: int = Field(1, gt=0, description="Write metrics every k optimiser steps.")
+    eval_every: int = Field(0, ge=0, description=(
+        "Validate on the held-out problems every k optimiser steps, before the first and after the last too "
+        "(verl's test_freq); 0 = off *(our default)*. Logs heldout/pass@1 and pass@n, SPEC 3 sampling."))
+    eval_samples: int = Field(4, ge=1, description=(
+        "Samples per held-out problem at each validation (pass@1 = avg@n) *(our default 4)*."))
     seed: int = Field(0, description="Seed of the prompt order and of the rollouts (step s samples with seed + s).")
     device: str | None = Field(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description=(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vibethinker.data.records import load_problems
 from vibethinker.generate import SamplingParams, make_generator
 from vibethinker.pipeline import StageContext, load_stage_problems, require_exists
 from vibethinker.recipe import RLStage
@@ -44,5 +45,9 @@ def run_rl_stage(stage: RLStage, ctx: StageContext) -> dict:
             raise ValueError(f"stage {stage.name!r}: prompt filtering left no problem (all solved always or never "
                              f"by {model}); {filtering}")
         problems = result.kept
-    summary = train_rl(model, problems, config, ctx.stage_dir, reward_fn=build_reward(stage, config))
+    eval_problems = None
+    if stage.eval_every:
+        eval_problems = load_problems(require_exists(ctx.resolve("eval_data", stage.eval_data), "eval_data", stage))
+    summary = train_rl(model, problems, config, ctx.stage_dir, reward_fn=build_reward(stage, config),
+                       eval_problems=eval_problems)
     return {**summary, **({"filtering": filtering} if filtering else {})}

@@ -42,15 +42,17 @@ from vibethinker.rl.dynamic_sampling import replace_zero_variance, replacement_i
 from vibethinker.rl.rewards import RewardFunction
 from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.types import RolloutGroup, TrainingBatch
+from vibethinker.rl.validation import read_validation, validate, validation_config
 from vibethinker.utils.files import write_json_atomic
 from vibethinker.utils.progress import progress_bar
 from vibethinker.utils.rng import restore_rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog, read_metrics
 from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
-RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend"}
+RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend", "eval_every",
+                     "eval_samples"}
 # The panels of ``curves.png``, written at the end of each phase.
-CURVE_KEYS = ("reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy", "response_length_mean",
+CURVE_KEYS = ("heldout/pass@1", "reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy", "response_length_mean",
               "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm", "generation_tokens_per_s")
 
 
@@ -197,8 +199,12 @@ def sample_step(generator, problems: list[Problem], config: RLConfig, step: int,
 
 
 def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLConfig, out_dir: str | os.PathLike,
-             stop_after_steps: int | None = None, reward_fn: RewardFunction | None = None) -> dict:
+             stop_after_steps: int | None = None, reward_fn: RewardFunction | None = None,
+             eval_problems: list[Problem] | None = None) -> dict:
     """Run one MGPO phase from ``model_path`` on ``problems``; resumes from ``out_dir`` when a checkpoint is there.
+
+    With ``eval_problems`` and ``config.eval_every`` the live policy is validated on them every ``eval_every``
+    steps, at the start and at the end (:mod:`vibethinker.rl.validation`).
 
     ``reward_fn`` scores each group (default: the domain verifiers, :func:`verifier_reward`).
     ``stop_after_steps`` ends the process early as an interruption would; resuming continues the same run exactly.
@@ -222,7 +228,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
-                                  weight_decay=config.weight_decay)
+                                  weight_decay=config.weight_decay, fused=device.type == "cuda")
     step = 0
     if resume_from is not None:
         state = load_resume_state(resume_from, config, RESUMABLE_CHANGES)
@@ -231,6 +237,22 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
         step = state["step"]
 
     log = RunLog(out_dir, resume_step=step)
+    validating = bool(eval_problems) and config.eval_every > 0
+    heldout_config = validation_config(config.eval_samples, config.max_new_tokens, config.require_think,
+                                       config.generation_batch_size) if validating else None
+    validated = {row["step"] for row in read_validation(out_dir / "validation.jsonl")}
+
+    def heldout(at_step: int) -> dict[str, float]:
+        if not validating or at_step in validated:
+            return {}
+        if at_step % config.eval_every and at_step != total_steps:
+            return {}
+        validated.add(at_step)
+        model.eval()
+        return validate(generator, eval_problems, heldout_config, out_dir, at_step)
+
+    if step == 0 and (start_metrics := heldout(0)):
+        log.log(0, start_metrics)
     pad_id = tokenizer.pad_token_id
     started = time.time()
     last_reward = float("nan")
@@ -253,16 +275,20 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                 stats, grad_norm = UpdateStats(0.0, 0.0, 0.0, 0.0, 1.0, float("nan"), float("nan"), 0), 0.0
             optimizer.zero_grad(set_to_none=True)
             train_seconds = time.time() - t1
+            step_seconds = time.time() - t0
             step += 1
             last_reward = metrics["reward_mean"]
-            if step % config.log_every == 0 or step == total_steps:
-                log.log(step, {
+            validation = heldout(step)
+            if step % config.log_every == 0 or step == total_steps or validation:
+                log.log(step, {**validation,
                     **metrics, "entropy": stats.entropy, "kl": stats.kl, "clip_fraction": stats.clip_fraction,
                     "ratio_mean": stats.ratio_mean, "logprob_gap": stats.logprob_gap, "loss": stats.loss,
                     "policy_loss": stats.policy_loss, "grad_norm": grad_norm, "lr": config.learning_rate,
                     "loss_sequences": batch.n_sequences, "loss_tokens": batch.n_response_tokens,
                     "generation_tokens_per_s": metrics["generated_tokens"] / max(gen_seconds, 1e-9),
                     "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
+                    "step_seconds": step_seconds, "generation_seconds": gen_seconds,
+                    "training_seconds": train_seconds,
                     **{f"reward_fn/{k}": v for k, v in getattr(reward_fn, "stats", {}).items()},
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
@@ -285,6 +311,9 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
         "reward_window_steps": quarter,
         "train_seconds": time.time() - started, "device": str(device),
     }
+    rows = read_validation(out_dir / "validation.jsonl")
+    if rows:  # held-out accuracy at the first and the last validation, the phase's before/after
+        summary["heldout_first"], summary["heldout_last"] = rows[0], rows[-1]
     write_json_atomic(out_dir / "rl_summary.json", summary)
     plot_metric_grid(out_dir / "metrics.jsonl", out_dir / "curves.png", CURVE_KEYS, title=out_dir.name)
     return summary

