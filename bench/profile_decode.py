@@ -1,0 +1,64 @@
+"""Where the time of our RL step's sampling goes: the native engine on the rl_vs_trl workload, under the profiler.
+
+One generate call of 16 prompts x 8 samples x 256 tokens (random Qwen2 of the Qwen2.5-0.5B shape, vocab 16k,
+bf16, ``ignore_eos``) after a warm-up call; prints the engine's own prefill/decode split, the wall time per decode
+step, the GPU busy time per decode step, and the profiler's top operators by GPU and by CPU time. No result file:
+this is a diagnostic for the next optimisation, run on the GPU machine (``python bench/profile_decode.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rl_vs_trl import FULL, SMOKE, bench_problems, build_checkpoint  # noqa: E402
+
+from vibethinker.generate import SamplingParams, make_generator  # noqa: E402
+from vibethinker.prompts import render_prompt  # noqa: E402
+
+
+def main() -> None:
+    cuda = torch.cuda.is_available()
+    work = FULL if cuda and "--smoke" not in sys.argv else SMOKE  # --smoke / no GPU: a seconds-long CPU check
+
+    def sync() -> None:
+        if cuda:
+            sync()
+
+    problems = bench_problems(work["prompts"])
+    folder = Path(tempfile.mkdtemp(prefix="profile-decode-"))
+    checkpoint = build_checkpoint(folder / "model", work, problems, torch.bfloat16 if cuda else torch.float32)
+    generator = make_generator(str(checkpoint), backend="native", batch_size=256, ignore_eos=True)
+    prompts = [render_prompt(generator.tokenizer, p) for p in problems]
+    sampling = SamplingParams(n=work["group_size"], temperature=1.0, top_p=1.0, max_new_tokens=work["max_new_tokens"],
+                              seed=0)
+    generator.generate(prompts, sampling)  # warm-up: graphs, Triton autotuning
+    for _ in range(2):
+        sync()
+        started = time.perf_counter()
+        generator.generate(prompts, sampling)
+        sync()
+        stats = generator.engine.stats
+        print(f"generate: {time.perf_counter() - started:.3f} s; prefill {stats['prefill_seconds']:.3f} s in "
+              f"{stats['prefill_steps']} steps; decode {stats['decode_seconds']:.3f} s in {stats['decode_steps']} steps "
+              f"= {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} ms/step")
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        generator.generate(prompts, sampling)
+        sync()
+    steps = max(1, generator.engine.stats["decode_steps"])
+    events = prof.key_averages()
+    gpu_us = sum(e.self_device_time_total for e in events)
+    print(f"GPU busy per decode step (all kernels / decode steps): {gpu_us / steps / 1e3:.3f} ms")
+    if cuda:
+        print(events.table(sort_by="self_device_time_total", row_limit=18, max_name_column_width=60))
+    print(events.table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=60))
+
+
+if __name__ == "__main__":
+    main()
