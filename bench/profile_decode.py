@@ -28,7 +28,7 @@ def main() -> None:
 
     def sync() -> None:
         if cuda:
-            torch.cuda.synchronize()
+            sync()
 
     problems = bench_problems(work["prompts"])
     folder = Path(tempfile.mkdtemp(prefix="profile-decode-"))

@@ -24,9 +24,6 @@ class ForwardContext:
     # token of every sequence (attention reads its keys and values from the cache).
     spans: list[tuple[int, int, int, int]] | None = None
     context_slots: torch.Tensor | None = None
-    # Prefill rows with ONE new token (the samples of a prompt whose prefix is cached) skip the per-sequence loop:
-    # their packed indices; their table rows and lengths go in rows / context_lens, attended like a decode batch.
-    single_index: torch.Tensor | None = None
     # Decode: one new token per sequence; its attention reads context_lens[i] tokens through block_table[rows[i]].
     context_lens: torch.Tensor | None = None
     rows: torch.Tensor | None = None

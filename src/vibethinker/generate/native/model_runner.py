@@ -80,32 +80,23 @@ class ModelRunner:
     def prefill(self, seqs: list[Sequence]) -> torch.Tensor:
         """Logits (len(seqs), vocab) after each sequence's last token; computes its uncached tokens."""
         ids, positions, new_slots, context_slots, spans, last = [], [], [], [], [], []
-        single = []  # (packed index, table row, context length) of sequences with one new token
         first = slots_at = 0
         offsets = torch.arange(self.block_size)
         for seq in seqs:
             start, length = seq.num_cached_tokens, len(seq)
+            slots = (torch.tensor(seq.block_ids)[:, None] * self.block_size + offsets).flatten()[:length]
             ids.extend(seq.token_ids[start:])
             positions.extend(range(start, length))
-            if length - start == 1:  # the other samples of a cached prompt: one query, like a decode step
-                block, offset = divmod(start, self.block_size)
-                new_slots.append(torch.tensor([seq.block_ids[block] * self.block_size + offset]))
-                single.append((first, seq.row, length))
-            else:
-                slots = (torch.tensor(seq.block_ids)[:, None] * self.block_size + offsets).flatten()[:length]
-                new_slots.append(slots[start:])
-                spans.append((first, length - start, length, slots_at))
-                context_slots.append(slots)
-                slots_at += length
+            new_slots.append(slots[start:])
+            spans.append((first, length - start, length, slots_at))
+            context_slots.append(slots)
+            slots_at += length
             first += length - start
             last.append(first - 1)
         device = self.device
-        single_tensor = torch.tensor(single, dtype=torch.long).reshape(-1, 3).T.to(device)
         set_context(ForwardContext(
             is_prefill=True, slot_mapping=torch.cat(new_slots).to(device), block_size=self.block_size, spans=spans,
-            context_slots=torch.cat(context_slots).to(device) if context_slots else None,
-            single_index=single_tensor[0], rows=single_tensor[1], context_lens=single_tensor[2],
-            block_table=self.block_table, use_triton=self.use_triton))
+            context_slots=torch.cat(context_slots).to(device), use_triton=self.use_triton))
         hidden = self.model(torch.tensor(ids, device=device), torch.tensor(positions, device=device))
         set_context(None)
         return self.model.compute_logits(hidden[torch.tensor(last, device=device)])

@@ -10,8 +10,7 @@ Triton kernel on CUDA, :mod:`.fused_triton`), then attends:
 * prefill (several prompts of different lengths, packed): per sequence, scaled-dot-product attention of its new
   queries over its context, read from the cache. The context is the new tokens, after a cached prefix when the
   sequence shares its prompt's blocks with another sample; the causal mask is aligned to the bottom right (query
-  ``j`` sees context tokens ``<= cached + j``). Sequences with a single new token (the n - 1 other samples of a
-  prompt, whose prefix is cached) go through the decode kernel together instead of one SDPA call each.
+  ``j`` sees context tokens ``<= cached + j``).
 * decode (one token per sequence): the Triton paged-attention kernel on CUDA (:mod:`.paged_decode_triton`),
   :func:`decode_attention_torch` elsewhere. Grouped-query attention maps query head ``h`` to KV head
   ``h // (heads / kv_heads)``.
@@ -48,23 +47,20 @@ class Attention(nn.Module):
             q, k = rotary(positions, q, k)
             self.k_cache.index_copy_(0, ctx.slot_mapping, k)
             self.v_cache.index_copy_(0, ctx.slot_mapping, v)
-        out = self._prefill(q, ctx) if ctx.is_prefill else self._decode(q, ctx)
-        return out.reshape(q.shape[0], -1)
-
-    def _decode(self, q, ctx: ForwardContext) -> torch.Tensor:
-        """One query per row of ``ctx.rows``, over ``ctx.context_lens`` cached tokens each."""
-        if ctx.use_triton:
+        if ctx.is_prefill:
+            out = self._prefill(q, ctx)
+        elif ctx.use_triton:
             from vibethinker.generate.native.layers.paged_decode_triton import decode_attention_triton
 
-            return decode_attention_triton(q, self.k_cache, self.v_cache, ctx.block_table, ctx.rows,
-                                           ctx.context_lens, self.scale, ctx.block_size)
-        return decode_attention_torch(q, self.k_cache, self.v_cache, ctx.block_table, ctx.rows, ctx.context_lens,
-                                      self.scale, ctx.block_size)
+            out = decode_attention_triton(q, self.k_cache, self.v_cache, ctx.block_table, ctx.rows,
+                                          ctx.context_lens, self.scale, ctx.block_size)
+        else:
+            out = decode_attention_torch(q, self.k_cache, self.v_cache, ctx.block_table, ctx.rows,
+                                         ctx.context_lens, self.scale, ctx.block_size)
+        return out.reshape(q.shape[0], -1)
 
     def _prefill(self, q, ctx: ForwardContext) -> torch.Tensor:
         out = torch.empty_like(q)
-        if ctx.single_index is not None and ctx.single_index.numel():
-            out[ctx.single_index] = self._decode(q[ctx.single_index].contiguous(), ctx)
         for first, new, context, slots_at in ctx.spans:
             rows = slice(first, first + new)
             slots = ctx.context_slots[slots_at:slots_at + context]
