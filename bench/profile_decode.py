@@ -28,7 +28,7 @@ def main() -> None:
 
     def sync() -> None:
         if cuda:
-            sync()
+            torch.cuda.synchronize()
 
     problems = bench_problems(work["prompts"])
     folder = Path(tempfile.mkdtemp(prefix="profile-decode-"))
