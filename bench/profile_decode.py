@@ -45,8 +45,8 @@ def main() -> None:
         sync()
         stats = generator.engine.stats
         print(f"generate: {time.perf_counter() - started:.3f} s; prefill {stats['prefill_seconds']:.3f} s in "
-              f"{stats['prefill_steps']} steps; decode {stats['decode_seconds']:.3f} s in {stats['decode_steps']} steps "
-              f"= {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} ms/step")
+              f"{stats['prefill_steps']} steps; decode {stats['decode_seconds']:.3f} s in {stats['decode_steps']} "
+              f"steps = {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} ms/step")
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
         generator.generate(prompts, sampling)

@@ -190,8 +190,8 @@ class EvalStage(StageBase):
         "majority vote and plain pass@1 on the same draws; writes clr.json."))
 
 
-Stage = Annotated[Union[DataStage, InitModelStage, ImportGGUFStage, SFTStage, ProbeFuseStage, RLStage, DistillStage, EvalStage],
-                  Field(discriminator="kind")]
+Stage = Annotated[Union[DataStage, InitModelStage, ImportGGUFStage, SFTStage, ProbeFuseStage, RLStage, DistillStage,
+                        EvalStage], Field(discriminator="kind")]
 
 
 def _string_values(value, path: str = ""):

