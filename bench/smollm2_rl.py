@@ -30,6 +30,8 @@ from pathlib import Path
 
 import yaml
 
+from vibethinker.utils.files import write_json_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "src" / "vibethinker" / "recipes" / "smollm2-arith.yaml"
 CLI = [sys.executable, "-c", "from vibethinker.cli import app; app()"]
@@ -187,13 +189,6 @@ def plot(results: dict[str, dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-
-
 def environment() -> dict:
     import torch
     import transformers
@@ -233,7 +228,7 @@ def main() -> None:
     for variant in variants:
         results[variant["name"]] = collect(args.work, variant, status[variant["name"]])
         results[variant["name"]]["summary"] = summarise(results[variant["name"]])
-    write_json(args.out, {"bench": "smollm2_rl", "recipe": str(RECIPE.relative_to(ROOT)), **environment(),
+    write_json_atomic(args.out, {"bench": "smollm2_rl", "recipe": str(RECIPE.relative_to(ROOT)), **environment(),
                           "command": " ".join(sys.argv), "variants": results})
     plot(results, args.plot)
     print(f"{'variant':<24} {'status':<26} {'steps':>5} {'pass@1':>15} {'pass@8':>15} {'tokens':>11} {'s':>6}")
