@@ -321,9 +321,14 @@ def _check_triton_sampler() -> None:
 
 
 def _check_fused_kernels() -> None:
-    """RMSNorm and RoPE + K/V store kernels equal the torch code in fp32 (the interpreter truncates to bf16
-    where the GPU rounds to nearest, so bf16 is not compared here)."""
-    from vibethinker.generate.native.layers.fused_triton import rmsnorm_triton, rope_store_triton
+    """RMSNorm (alone and after the residual add), silu(gate) * up and RoPE + K/V store kernels equal the torch
+    code in fp32 (the interpreter truncates to bf16 where the GPU rounds to nearest, so bf16 is not compared here)."""
+    from vibethinker.generate.native.layers.fused_triton import (
+        add_rmsnorm_triton,
+        rmsnorm_triton,
+        rope_store_triton,
+        silu_mul_triton,
+    )
     from vibethinker.generate.native.layers.rmsnorm import RMSNorm
     from vibethinker.generate.native.layers.rotary import RotaryEmbedding
 
@@ -332,6 +337,14 @@ def _check_fused_kernels() -> None:
     norm.weight.data = torch.randn(96, generator=generator)
     x = torch.randn(5, 96, generator=generator)
     torch.testing.assert_close(rmsnorm_triton(x, norm.weight, 1e-6), norm(x), atol=1e-6, rtol=1e-6)
+    wide = torch.randn(5, 2 * 96, generator=generator)
+    residual = torch.randn(5, 96, generator=generator)
+    normed, total = add_rmsnorm_triton(wide[:, :96], residual, norm.weight, 1e-6)  # strided rows, as in the model
+    assert torch.equal(total, wide[:, :96] + residual)
+    torch.testing.assert_close(normed, norm(wide[:, :96] + residual), atol=1e-6, rtol=1e-6)
+    gate_up = torch.randn(3, 2 * 1500, generator=generator)  # two column tiles, the second partial
+    gate, up = gate_up.chunk(2, dim=-1)
+    torch.testing.assert_close(silu_mul_triton(gate_up), torch.nn.functional.silu(gate) * up, atol=1e-6, rtol=1e-6)
     tokens, heads, kv_heads, dim = 6, 14, 2, 64
     qkv = torch.randn(tokens, (heads + 2 * kv_heads) * dim, generator=generator)
     q, k, v = qkv.split([heads * dim, kv_heads * dim, kv_heads * dim], dim=-1)  # strided views, as in the model
@@ -359,15 +372,21 @@ def _check_engine_with_triton_kernels() -> None:
                                          max_position_embeddings=128))
     prompts = [[(7 * i + j) % 96 for j in range(n)] for i, n in enumerate([3, 17, 9])]
     engines = []
-    for triton_paths in (False, True):
-        engine = LLMEngine(model.config, EngineConfig(max_num_seqs=4, block_size=4, ignore_eos=True), device="cpu")
+    # CPU paths; kernels with the paged prefill (every prompt token one query of the decode kernel); kernels with
+    # the per-sequence SDPA prefill. Two samples per prompt: the second prefills after a cached prefix.
+    for triton_paths, paged_prefill in ((False, 512), (True, 512), (True, 0)):
+        engine = LLMEngine(model.config, EngineConfig(max_num_seqs=8, block_size=4, ignore_eos=True,
+                                                      paged_prefill_max_tokens=paged_prefill), device="cpu")
         engine.load(live_tensors(model), "test model")
         engine.runner.use_triton = engine.sampler.use_triton = triton_paths
         engines.append(engine)
-    reference, kernels = (e.generate(prompts, SamplingParams(temperature=0, max_new_tokens=10), []) for e in engines)
-    for a, b in zip(reference, kernels):
-        assert a.generated_ids == b.generated_ids
-        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    reference, *kernels = (e.generate(prompts, SamplingParams(temperature=0, max_new_tokens=10, n=2), [])
+                           for e in engines)
+    assert [e.stats["paged_prefill_steps"] > 0 for e in engines] == [False, True, False]
+    for outputs in kernels:
+        for a, b in zip(reference, outputs, strict=True):
+            assert a.generated_ids == b.generated_ids
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
     sampled = engines[1].generate(prompts, SamplingParams(temperature=1.0, top_k=5, max_new_tokens=6, seed=1), [])
     assert sampled[0].generated_ids == engines[1].generate(
         prompts, SamplingParams(temperature=1.0, top_k=5, max_new_tokens=6, seed=1), [])[0].generated_ids

@@ -31,5 +31,10 @@ class EngineConfig(BaseModel):
                                                 "*(our default)*")
     prefix_sharing: bool = Field(True, description="Reuse the cached KV of a shared prompt prefix (the n samples of "
                                                    "one prompt prefill it once). *(our default)*")
+    paged_prefill_max_tokens: int = Field(
+        512, ge=0, description="A prefill whose sequences each have at most this many new tokens attends in one "
+        "launch of the paged kernel per layer, one query token per program (GPU); a longer one runs one SDPA call "
+        "per sequence and layer, which re-reads less K/V for long prompts. 0: always SDPA. *(our default: 512; "
+        "RL prompts are short and n samples of a prompt add a few uncached tokens each)*")
     ignore_eos: bool = Field(False, description="Never stop at a stop token (benchmarks: every sequence runs to "
                                                 "max_new_tokens). *(our default)*")

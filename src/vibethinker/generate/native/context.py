@@ -25,6 +25,7 @@ class ForwardContext:
     spans: list[tuple[int, int, int, int]] | None = None
     context_slots: torch.Tensor | None = None
     # Decode: one new token per sequence; its attention reads context_lens[i] tokens through block_table[rows[i]].
+    # A paged prefill fills the same three per new token (the row of its sequence, its position + 1).
     context_lens: torch.Tensor | None = None
     rows: torch.Tensor | None = None
     block_table: torch.Tensor | None = None

@@ -48,7 +48,7 @@ class LLMEngine:
                                  config.prefix_sharing)
         self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len)
         self.runner = ModelRunner(self.model, num_blocks, config.block_size, config.max_num_seqs, table_width,
-                                  self.kv.table, config.cuda_graphs)
+                                  self.kv.table, config.cuda_graphs, config.paged_prefill_max_tokens)
         self.sampler = Sampler(self.runner.use_triton)
         self.stats: dict[str, float] = {}  # of the last generate call
 
@@ -66,8 +66,8 @@ class LLMEngine:
                      for s in range(sampling.n)]
         self.kv.reset()  # cached prefixes were computed with the previous weights
         self.scheduler.stop_ids, self.scheduler.num_preemptions = frozenset(stop_ids), 0
-        self.stats = dict(prefill_steps=0, decode_steps=0, prefill_tokens=0, decode_tokens=0, decode_context_tokens=0,
-                          prefill_seconds=0.0, decode_seconds=0.0)
+        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, prefill_tokens=0, decode_tokens=0,
+                          decode_context_tokens=0, prefill_seconds=0.0, decode_seconds=0.0)
         for seq in seqs:
             self.scheduler.add(seq)
         while not self.scheduler.done:
@@ -83,6 +83,7 @@ class LLMEngine:
         if is_prefill:
             logits = self.runner.prefill(seqs)
             stats["prefill_steps"] += 1
+            stats["paged_prefill_steps"] += self.runner.last_prefill_paged
             stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
         else:
             logits = self.runner.decode(seqs)

@@ -5,12 +5,15 @@ writes the views ``[0, i]`` (K) and ``[1, i]`` (V), indexed by slot (see :mod:`.
 is the scratch block of CUDA-graph padding. The device block table mirrors the host one of
 :class:`.kv_cache.KVCacheManager`, row for row.
 
-Prefill packs the new tokens of all its sequences (no padding) and runs eagerly. Decode feeds one token per
-sequence: ``(input id, position, block-table row)``; the cache slot and context length are derived on the device
-(``slot = table[row, pos // block_size] * block_size + pos % block_size``, ``length = pos + 1``). On CUDA the
-decode forward is captured once per batch size in ``graph_batch_sizes`` (1, 2, 4, 8, then every 16); a batch runs
-the smallest graph that holds it, its padding entries pointing at the scratch block through the padding row.
-Logits come from the final hidden state of each sequence's last token only.
+Prefill packs the new tokens of all its sequences (no padding) and runs eagerly; when no sequence has more than
+``paged_prefill_max_tokens`` new tokens (and the Triton kernels run), each new token attends as one query of the
+paged decode kernel, described by its sequence's block-table row and its context length (position + 1).
+
+Decode feeds one token per sequence: ``(input id, position, block-table row)``; the cache slot and context length
+are derived on the device (``slot = table[row, pos // block_size] * block_size + pos % block_size``,
+``length = pos + 1``). On CUDA the decode forward is captured once per batch size in ``graph_batch_sizes``
+(1, 2, 4, 8, then every 16); a batch runs the smallest graph that holds it, its padding entries pointing at the
+scratch block through the padding row. Logits come from the final hidden state of each sequence's last token only.
 """
 
 from __future__ import annotations
@@ -53,8 +56,11 @@ def kv_cache_blocks(model: DecoderLM, block_size: int, dtype: torch.dtype, devic
 
 class ModelRunner:
     def __init__(self, model: DecoderLM, num_blocks: int, block_size: int, max_num_seqs: int,
-                 max_blocks_per_seq: int, host_table: torch.Tensor, cuda_graphs: bool):
+                 max_blocks_per_seq: int, host_table: torch.Tensor, cuda_graphs: bool,
+                 paged_prefill_max_tokens: int = 0):
         self.model, self.block_size = model, block_size
+        self.paged_prefill_max_tokens = paged_prefill_max_tokens
+        self.last_prefill_paged = False  # which attention the last prefill ran (engine stats)
         spec = model.spec
         weight = model.model.embed_tokens.weight
         self.device, self.dtype = weight.device, weight.dtype
@@ -79,7 +85,7 @@ class ModelRunner:
     @torch.inference_mode()
     def prefill(self, seqs: list[Sequence]) -> torch.Tensor:
         """Logits (len(seqs), vocab) after each sequence's last token; computes its uncached tokens."""
-        ids, positions, new_slots, context_slots, spans, last = [], [], [], [], [], []
+        ids, positions, new_slots, context_slots, spans, last, rows = [], [], [], [], [], [], []
         first = slots_at = 0
         offsets = torch.arange(self.block_size)
         for seq in seqs:
@@ -89,15 +95,24 @@ class ModelRunner:
             positions.extend(range(start, length))
             new_slots.append(slots[start:])
             spans.append((first, length - start, length, slots_at))
+            rows.extend([seq.row] * (length - start))
             context_slots.append(slots)
             slots_at += length
             first += length - start
             last.append(first - 1)
         device = self.device
-        set_context(ForwardContext(
-            is_prefill=True, slot_mapping=torch.cat(new_slots).to(device), block_size=self.block_size, spans=spans,
-            context_slots=torch.cat(context_slots).to(device), use_triton=self.use_triton))
-        hidden = self.model(torch.tensor(ids, device=device), torch.tensor(positions, device=device))
+        positions = torch.tensor(positions, device=device)
+        paged = self.use_triton and max(new for _, new, _, _ in spans) <= self.paged_prefill_max_tokens
+        self.last_prefill_paged = paged
+        context = ForwardContext(is_prefill=True, slot_mapping=torch.cat(new_slots).to(device),
+                                 block_size=self.block_size, use_triton=self.use_triton)
+        if paged:
+            context.rows, context.context_lens, context.block_table = \
+                torch.tensor(rows, device=device), positions + 1, self.block_table
+        else:
+            context.spans, context.context_slots = spans, torch.cat(context_slots).to(device)
+        set_context(context)
+        hidden = self.model(torch.tensor(ids, device=device), positions)
         set_context(None)
         return self.model.compute_logits(hidden[torch.tensor(last, device=device)])
 

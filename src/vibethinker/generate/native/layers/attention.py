@@ -7,10 +7,12 @@ its token at position ``p`` lives in slot ``blocks[p // block_size] * block_size
 Each forward first applies RoPE to the new tokens' q and k and writes their K/V into their slots (one fused
 Triton kernel on CUDA, :mod:`.fused_triton`), then attends:
 
-* prefill (several prompts of different lengths, packed): per sequence, scaled-dot-product attention of its new
-  queries over its context, read from the cache. The context is the new tokens, after a cached prefix when the
-  sequence shares its prompt's blocks with another sample; the causal mask is aligned to the bottom right (query
-  ``j`` sees context tokens ``<= cached + j``).
+* prefill (several prompts of different lengths, packed): every new token's query attends over its context, read
+  from the cache. The context is the new tokens, after a cached prefix when the sequence shares its prompt's blocks
+  with another sample; query ``j`` sees context tokens ``<= cached + j``. When the model runner filled per-token
+  ``rows`` and ``context_lens`` (short prompts on CUDA), every new token is one query of the paged decode kernel,
+  all sequences and tokens in one launch; otherwise one scaled-dot-product call per sequence with the causal mask
+  aligned to the bottom right.
 * decode (one token per sequence): the Triton paged-attention kernel on CUDA (:mod:`.paged_decode_triton`),
   :func:`decode_attention_torch` elsewhere. Grouped-query attention maps query head ``h`` to KV head
   ``h // (heads / kv_heads)``.
@@ -47,7 +49,7 @@ class Attention(nn.Module):
             q, k = rotary(positions, q, k)
             self.k_cache.index_copy_(0, ctx.slot_mapping, k)
             self.v_cache.index_copy_(0, ctx.slot_mapping, v)
-        if ctx.is_prefill:
+        if ctx.is_prefill and ctx.rows is None:
             out = self._prefill(q, ctx)
         elif ctx.use_triton:
             from vibethinker.generate.native.layers.paged_decode_triton import decode_attention_triton

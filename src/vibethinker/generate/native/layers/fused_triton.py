@@ -1,10 +1,11 @@
-"""Two per-layer steps fused into one Triton kernel each (CUDA; also runs under TRITON_INTERPRET=1).
+"""Per-layer elementwise steps fused into one Triton kernel each (CUDA; also runs under TRITON_INTERPRET=1).
 
 In a decode step the matrices are small, so the many tiny kernels of elementwise code cost more than the
-arithmetic: RMSNorm is eight torch kernels and RoPE plus the K/V cache writes about a dozen, per layer. Each
-becomes one kernel here. The rounding copies the torch code they replace (transformers' Qwen2/Llama): RMSNorm
-normalises in fp32, rounds to the model dtype, then multiplies by the weight; RoPE rounds ``x * cos`` and
-``rotate_half(x) * sin`` to the model dtype before adding them.
+arithmetic: RMSNorm is eight torch kernels, the residual add before it one more, RoPE plus the K/V cache writes
+about a dozen, ``silu(gate) * up`` two, per layer. Each group becomes one kernel here. The rounding copies the
+torch code they replace (transformers' Qwen2/Llama): RMSNorm normalises in fp32, rounds to the model dtype, then
+multiplies by the weight (after the residual sum, itself rounded to the model dtype); ``silu(gate)`` is rounded
+before the product; RoPE rounds ``x * cos`` and ``rotate_half(x) * sin`` to the model dtype before adding them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,53 @@ def _rmsnorm_kernel(x_ptr, weight_ptr, out_ptr, stride, size, eps, BLOCK: tl.con
     weight = tl.load(weight_ptr + cols, mask=valid, other=0.0)
     out = weight.to(tl.float32) * normed.to(tl.float32)
     tl.store(out_ptr + row.to(tl.int64) * size + cols, out.to(out_ptr.dtype.element_ty), mask=valid)
+
+
+@triton.jit
+def _add_rmsnorm_kernel(x_ptr, residual_ptr, weight_ptr, out_ptr, sum_ptr, stride, size, eps, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    valid = cols < size
+    x = tl.load(x_ptr + row * stride + cols, mask=valid, other=0.0).to(tl.float32)
+    residual = tl.load(residual_ptr + row * size + cols, mask=valid, other=0.0).to(tl.float32)
+    total = (x + residual).to(sum_ptr.dtype.element_ty)
+    tl.store(sum_ptr + row * size + cols, total, mask=valid)
+    total = total.to(tl.float32)
+    normed = (total * tl.rsqrt(tl.sum(total * total, 0) / size + eps)).to(sum_ptr.dtype.element_ty)
+    weight = tl.load(weight_ptr + cols, mask=valid, other=0.0)
+    tl.store(out_ptr + row * size + cols, (weight.to(tl.float32) * normed.to(tl.float32)).to(out_ptr.dtype.element_ty),
+             mask=valid)
+
+
+def add_rmsnorm_triton(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
+                       eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rmsnorm(x + residual), x + residual) in one pass; x (rows, size) with contiguous rows, residual contiguous."""
+    total = torch.empty_like(residual)
+    out = torch.empty(x.shape, dtype=torch.promote_types(x.dtype, weight.dtype), device=x.device)
+    size = x.shape[-1]
+    _add_rmsnorm_kernel[(x.shape[0],)](x, residual, weight, out, total, x.stride(0), size, eps,
+                                       BLOCK=triton.next_power_of_2(size), num_warps=4)
+    return out, total
+
+
+@triton.jit
+def _silu_mul_kernel(gate_up_ptr, out_ptr, size, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    valid = cols < size
+    gate = tl.load(gate_up_ptr + row * 2 * size + cols, mask=valid, other=0.0).to(tl.float32)
+    up = tl.load(gate_up_ptr + row * 2 * size + size + cols, mask=valid, other=0.0).to(tl.float32)
+    silu = _round(gate * tl.sigmoid(gate), out_ptr)
+    tl.store(out_ptr + row * size + cols, (silu * up).to(out_ptr.dtype.element_ty), mask=valid)
+
+
+def silu_mul_triton(gate_up: torch.Tensor) -> torch.Tensor:
+    """gate_up (rows, 2 * size) contiguous, gate first -> silu(gate) * up (rows, size)."""
+    rows, size = gate_up.shape[0], gate_up.shape[1] // 2
+    out = torch.empty(rows, size, dtype=gate_up.dtype, device=gate_up.device)
+    block = 1024
+    _silu_mul_kernel[(rows, triton.cdiv(size, block))](gate_up, out, size, BLOCK=block, num_warps=4)
+    return out
 
 
 def rmsnorm_triton(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:

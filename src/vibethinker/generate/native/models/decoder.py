@@ -8,6 +8,9 @@ transformers checkpoints, except that q/k/v and gate/up are fused (``PACKED`` ma
     per layer:  h = h + o_proj(attention(rope(q), rope(k), v))     with q, k, v = qkv_proj(rmsnorm(h))
                 h = h + down_proj(silu(gate) * up)                   with gate, up = gate_up_proj(rmsnorm(h))
     logits = lm_head(rmsnorm(h))                                     (lm_head = embed when tied)
+
+Each residual add is done by the norm that follows it (:meth:`.RMSNorm.add`), so on CUDA the add, the norm and
+``silu(gate) * up`` are one kernel each.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vibethinker.generate.native.context import current_uses_triton
 from vibethinker.generate.native.layers.attention import Attention
 from vibethinker.generate.native.layers.linear import Linear
 from vibethinker.generate.native.layers.rmsnorm import RMSNorm
@@ -57,7 +61,12 @@ class MLP(nn.Module):
         self.down_proj = Linear(spec.intermediate_size, spec.hidden_size, bias=spec.mlp_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        gate_up = self.gate_up_proj(x)
+        if gate_up.dim() == 2 and current_uses_triton():
+            from vibethinker.generate.native.layers.fused_triton import silu_mul_triton
+
+            return self.down_proj(silu_mul_triton(gate_up))
+        gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 
 
@@ -69,9 +78,16 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(spec.hidden_size, spec.rms_norm_eps)
         self.mlp = MLP(spec)
 
-    def forward(self, positions: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        h = h + self.self_attn(positions, self.input_layernorm(h))
-        return h + self.mlp(self.post_attention_layernorm(h))
+    def forward(self, positions: torch.Tensor, h: torch.Tensor,
+                residual: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The residual stream is ``h + residual`` (``h`` alone in the first layer); returns this layer's MLP output
+        and its input stream, which the next norm adds together (one fused step on CUDA)."""
+        if residual is None:
+            x, residual = self.input_layernorm(h), h
+        else:
+            x, residual = self.input_layernorm.add(h, residual)
+        x, residual = self.post_attention_layernorm.add(self.self_attn(positions, x), residual)
+        return self.mlp(x), residual
 
 
 class Body(nn.Module):
@@ -93,10 +109,10 @@ class DecoderLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """(tokens,) ids and positions -> (tokens, hidden) final hidden states (normalised)."""
-        h = self.model.embed_tokens(input_ids)
+        h, residual = self.model.embed_tokens(input_ids), None
         for layer in self.model.layers:
-            h = layer(positions, h)
-        return self.model.norm(h)
+            h, residual = layer(positions, h, residual)
+        return self.model.norm.add(h, residual)[0]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         weight = self.model.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
