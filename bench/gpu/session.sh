@@ -32,7 +32,7 @@ case "$1" in
   synthetic)  # carry .whl: recipes/synthetic-h200.yaml; a second call resumes it (finished stages are skipped)
     timeout "${BUDGET:-560}" python3 -c "from vibethinker.cli import app; app()" run synthetic-h200 --out /tmp/synth \
       > "$OUT/synthetic.log" 2>&1 || echo "run stopped: rc $?"
-    grep -v -i "warn\|Writing model\|Loading weights" "$OUT/synthetic.log" | tail -25
+    grep -v -i "warn\|Writing model\|Loading weights" "$OUT/synthetic.log" | tail -25  || true
     python3 -c "import json; m = json.load(open('/tmp/synth/manifest.json'))['stages']; \
       [print(k, v['status'], v.get('seconds'), v.get('summary', '')) for k, v in m.items()]" || true
     tar czf "$OUT/synth.tgz" -C /tmp/synth --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' \
