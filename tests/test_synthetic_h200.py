@@ -16,6 +16,7 @@ from conftest import make_easy_problems, train_warm_model
 
 from vibethinker.cli import app
 from vibethinker.data.records import write_jsonl
+from vibethinker.data.synthetic.suite import SuiteConfig, generate_suite
 from vibethinker.recipe import bundled_recipe_path, load_recipe
 
 NAME = "synthetic-h200"
@@ -34,6 +35,13 @@ def test_model_has_50_to_150m_parameters():
         model = Qwen2ForCausalLM(Qwen2Config(vocab_size=stage.vocab_size, **shape))
     count = sum(p.numel() for p in model.parameters())
     assert 50e6 <= count <= 150e6, count
+
+
+def test_the_suite_can_give_the_problems_the_recipe_asks_for():
+    settings = load_recipe(bundled_recipe_path(NAME)).stage("data").suite
+    suite = generate_suite(SuiteConfig.uniform(seed=0, train=settings.train_per_subdomain,
+                                               probe=settings.probe_per_subdomain, test=settings.test_per_subdomain))
+    assert len(suite.splits["train"]) == 5 * settings.train_per_subdomain
 
 
 def test_every_stage_of_the_recipe_in_order():
