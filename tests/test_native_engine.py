@@ -142,6 +142,33 @@ def test_preemption_under_a_small_cache_keeps_outputs(tiny):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)  # recomputed by prefill after preemption
 
 
+def test_decode_windows_give_the_tokens_of_single_steps(tiny):
+    """Decode steps chained on the device (decode_window 5) give the same samples as one step at a time: stops
+    inside a window drop the window's later tokens, max_model_len caps the window, freed slots are refilled from
+    the queue after the window, and a cache too small for a window falls back to single steps (and preempts)."""
+    _, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    free = NativeGenerator(path, config=EngineConfig(**SMALL)).generate(
+        prompts, SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=24, n=2, seed=5))
+    stop = next(c.token_ids[6] for c in free if len(c.token_ids) > 8)  # ends some samples mid-window
+    sampling = SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=24, n=2, seed=5, stop_token_ids=[stop])
+    block_bytes = 2 * 2 * 4 * 2 * 16 * 4  # (K, V) x layers x block size x kv heads x head dim x fp32
+    settings = dict(max_num_seqs=3, block_size=4, device="cpu", dtype="float32", max_model_len=longest + 14)
+    steps = NativeGenerator(path, config=EngineConfig(**settings, decode_window=1))
+    reference = steps.generate(prompts, sampling)
+    assert {c.finish_reason for c in reference} == {"stop", "length"}
+    assert any(c.finish_reason == "length" and len(c.token_ids) < 24 for c in reference)  # max_model_len
+    for extra in ({}, {"kv_cache_gib": 30 * block_bytes / 2 ** 30}):
+        windows = NativeGenerator(path, config=EngineConfig(**settings, **extra, decode_window=5))
+        out = windows.generate(prompts, sampling)
+        assert windows.engine.stats["decode_windows"] > 0
+        assert (windows.engine.stats["preemptions"] > 0) == bool(extra)
+        for a, b in zip(reference, out, strict=True):
+            assert a.token_ids == b.token_ids and a.finish_reason == b.finish_reason
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
 @pytest.mark.parametrize("temperature,top_p,top_k", [(0.7, 0.9, 20), (1.3, 1.0, 3), (1.0, 0.6, 0)])
 def test_sampling_is_reproducible_truncated_and_logprobs_match_a_forward(tiny, temperature, top_p, top_k):
     model, tokenizer, path = tiny
@@ -372,17 +399,20 @@ def _check_engine_with_triton_kernels() -> None:
                                          max_position_embeddings=128))
     prompts = [[(7 * i + j) % 96 for j in range(n)] for i, n in enumerate([3, 17, 9])]
     engines = []
-    # CPU paths; kernels with the paged prefill (every prompt token one query of the decode kernel); kernels with
-    # the per-sequence SDPA prefill. Two samples per prompt: the second prefills after a cached prefix.
-    for triton_paths, paged_prefill in ((False, 512), (True, 512), (True, 0)):
+    # CPU paths; kernels with the paged prefill (every prompt token one query of the decode kernel) and decode
+    # windows of 4 steps; kernels with the per-sequence SDPA prefill and single decode steps. Two samples per
+    # prompt: the second prefills after a cached prefix.
+    for triton_paths, paged_prefill, window in ((False, 512, 1), (True, 512, 4), (True, 0, 1)):
         engine = LLMEngine(model.config, EngineConfig(max_num_seqs=8, block_size=4, ignore_eos=True,
-                                                      paged_prefill_max_tokens=paged_prefill), device="cpu")
+                                                      paged_prefill_max_tokens=paged_prefill, decode_window=window),
+                           device="cpu")
         engine.load(live_tensors(model), "test model")
         engine.runner.use_triton = engine.sampler.use_triton = triton_paths
         engines.append(engine)
     reference, *kernels = (e.generate(prompts, SamplingParams(temperature=0, max_new_tokens=10, n=2), [])
                            for e in engines)
     assert [e.stats["paged_prefill_steps"] > 0 for e in engines] == [False, True, False]
+    assert [e.stats["decode_windows"] > 0 for e in engines] == [False, True, False]
     for outputs in kernels:
         for a, b in zip(reference, outputs, strict=True):
             assert a.generated_ids == b.generated_ids

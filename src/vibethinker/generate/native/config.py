@@ -36,5 +36,10 @@ class EngineConfig(BaseModel):
         "launch of the paged kernel per layer, one query token per program (GPU); a longer one runs one SDPA call "
         "per sequence and layer, which re-reads less K/V for long prompts. 0: always SDPA. *(our default: 512; "
         "RL prompts are short and n samples of a prompt add a few uncached tokens each)*")
+    decode_window: int | None = Field(
+        None, ge=1, description="Decode steps chained on the device between two host synchronisations (each "
+        "step's sampled tokens feed the next); a sequence that stops inside a window computes, then drops, the "
+        "window's remaining steps. None: 8 with CUDA graphs, else 1. *(our default: the host's per-step work then "
+        "overlaps the GPU's)*")
     ignore_eos: bool = Field(False, description="Never stop at a stop token (benchmarks: every sequence runs to "
                                                 "max_new_tokens). *(our default)*")

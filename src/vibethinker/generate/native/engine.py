@@ -2,7 +2,9 @@
 
 One step: the scheduler picks a prefill or a decode batch, the model runner computes the last-token logits, the
 sampler picks tokens, the scheduler appends them and retires finished sequences (whose slots the next step refills
-from the queue). ``generate`` loops until every sequence has finished.
+from the queue). A decode batch may run a window of several steps on the device (``decode_window``): the host then
+appends each step's tokens in order, and a sequence's tokens after its stop are dropped. ``generate`` loops until
+every sequence has finished.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from vibethinker.generate.native.model_runner import ModelRunner, blocks_per_seq
 from vibethinker.generate.native.models import DecoderLM, spec_from_config
 from vibethinker.generate.native.sampler import Sampler, row_seed
 from vibethinker.generate.native.scheduler import Scheduler
-from vibethinker.generate.native.sequence import Sequence
+from vibethinker.generate.native.sequence import Sequence, Status
 from vibethinker.generate.native.weights import checkpoint_tensors, live_tensors, load_weights
 from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
 
@@ -66,8 +68,8 @@ class LLMEngine:
                      for s in range(sampling.n)]
         self.kv.reset()  # cached prefixes were computed with the previous weights
         self.scheduler.stop_ids, self.scheduler.num_preemptions = frozenset(stop_ids), 0
-        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, prefill_tokens=0, decode_tokens=0,
-                          decode_context_tokens=0, prefill_seconds=0.0, decode_seconds=0.0)
+        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, decode_windows=0, prefill_tokens=0,
+                          decode_tokens=0, decode_context_tokens=0, prefill_seconds=0.0, decode_seconds=0.0)
         for seq in seqs:
             self.scheduler.add(seq)
         while not self.scheduler.done:
@@ -78,23 +80,51 @@ class LLMEngine:
     def step(self, sampling: SamplingParams) -> None:
         started = time.perf_counter()
         seqs, is_prefill = self.scheduler.schedule()
+        window = 1 if is_prefill else self._decode_window(seqs)
         self.runner.update_table(self.kv.table, self.kv.take_dirty_rows())
         stats = self.stats
+        seeds = [seq.seed for seq in seqs]
         if is_prefill:
             logits = self.runner.prefill(seqs)
             stats["prefill_steps"] += 1
             stats["paged_prefill_steps"] += self.runner.last_prefill_paged
             stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
-        else:
+        elif window == 1:
             logits = self.runner.decode(seqs)
             stats["decode_steps"] += 1
             stats["decode_tokens"] += len(seqs)
             stats["decode_context_tokens"] += sum(len(seq) for seq in seqs)  # K/V read (roofline of bench/engine.py)
-        # The noise of the token at index len(seq) depends on the sample's seed and that index only.
-        tokens, logprobs = self.sampler(logits, sampling, [seq.seed for seq in seqs], [len(seq) for seq in seqs])
-        self.scheduler.postprocess(seqs, tokens, logprobs, self.config.ignore_eos)
-        # The sampler's device-to-host copy has waited for the device, so the host clock times the whole step.
+        if is_prefill or window == 1:
+            # The noise of the token at index len(seq) depends on the sample's seed and that index only.
+            tokens, logprobs = self.sampler(logits, sampling, seeds, [len(seq) for seq in seqs])
+            self.scheduler.postprocess(seqs, tokens, logprobs, self.config.ignore_eos)
+        else:
+            lengths = [len(seq) for seq in seqs]
+            tokens, logprobs = self.runner.decode_steps(seqs, window, lambda logits, w: self.sampler.sample(
+                logits, sampling, seeds, [length + w for length in lengths]))
+            stats["decode_windows"] += 1
+            for w in range(window):
+                live = [i for i, seq in enumerate(seqs) if seq.status is Status.RUNNING]
+                if not live:
+                    break
+                stats["decode_steps"] += 1
+                stats["decode_tokens"] += len(live)
+                stats["decode_context_tokens"] += sum(len(seqs[i]) for i in live)
+                self.scheduler.postprocess([seqs[i] for i in live], tokens[w, live].tolist(),
+                                           logprobs[w, live].tolist(), self.config.ignore_eos)
+        # The device-to-host copy of the tokens has waited for the device: the host clock times the whole step.
         stats["prefill_seconds" if is_prefill else "decode_seconds"] += time.perf_counter() - started
+
+    def _decode_window(self, seqs: list[Sequence]) -> int:
+        """Steps to chain for this decode batch: the configured window, no longer than the longest remaining
+        generation, and short enough that no position passes max_model_len; 1 when the cache cannot hold the
+        window's tokens (then the one-step path preempts as usual)."""
+        window = self.config.decode_window or (8 if self.runner.graphs else 1)
+        window = min(window, max(seq.max_new_tokens - seq.num_generated for seq in seqs),
+                     min(self.max_model_len - len(seq) + 1 for seq in seqs))
+        if window > 1 and not self.kv.reserve(seqs, window - 1):
+            window = 1
+        return max(1, window)
 
     def _check_fits(self, index: int, prompt_len: int, max_new_tokens: int) -> None:
         if prompt_len == 0:

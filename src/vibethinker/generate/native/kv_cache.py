@@ -109,10 +109,24 @@ class KVCacheManager:
 
     def append_slot(self, seq: Sequence) -> None:
         if len(seq) > len(seq.block_ids) * self.block_size:
-            block = self._take_free_block()
-            self.table[seq.row, len(seq.block_ids)] = block
-            seq.block_ids.append(block)
-            self.dirty_rows.add(seq.row)
+            self._grow(seq)
+
+    def reserve(self, seqs: list[Sequence], extra_tokens: int) -> bool:
+        """Blocks for ``extra_tokens`` more tokens of every sequence (a multi-step decode writes their K/V
+        before the host sees them), all or none; False when the free blocks do not suffice."""
+        missing = [self.blocks_for(len(seq) + extra_tokens) - len(seq.block_ids) for seq in seqs]
+        if sum(max(0, n) for n in missing) > self.num_free_blocks:
+            return False
+        for seq, n in zip(seqs, missing):
+            for _ in range(n):
+                self._grow(seq)
+        return True
+
+    def _grow(self, seq: Sequence) -> None:
+        block = self._take_free_block()
+        self.table[seq.row, len(seq.block_ids)] = block
+        seq.block_ids.append(block)
+        self.dirty_rows.add(seq.row)
 
     def release(self, seq: Sequence) -> None:
         for block in seq.block_ids:

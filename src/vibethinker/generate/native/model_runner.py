@@ -14,11 +14,14 @@ are derived on the device (``slot = table[row, pos // block_size] * block_size +
 ``length = pos + 1``). On CUDA the decode forward is captured once per batch size in ``graph_batch_sizes``
 (1, 2, 4, 8, then every 16); a batch runs the smallest graph that holds it, its padding entries pointing at the
 scratch block through the padding row. Logits come from the final hidden state of each sequence's last token only.
+:meth:`ModelRunner.decode_steps` chains several decode steps on the device (sampled tokens fed back as the next inputs, positions advanced there),
+so the host synchronises once per window instead of once per token.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -135,6 +138,42 @@ class ModelRunner:
             self.graphs[size].replay()
             hidden = self.graph_output[:batch]
         return self.model.compute_logits(hidden)
+
+    @torch.inference_mode()
+    def decode_steps(self, seqs: list[Sequence], steps: int,
+                     sample: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``steps`` decode steps back to back on the device, each step's sampled token the next one's input, with
+        one device-to-host copy at the end: the host does not wait for the GPU between steps. ``sample(logits, w)``
+        draws step ``w``'s tokens and log-probs (device tensors). Returns host tensors (steps, len(seqs)).
+
+        Every sequence runs all the steps; the caller keeps each one's tokens up to its stop, and must have
+        reserved cache blocks for ``steps - 1`` tokens beyond each sequence's current length."""
+        batch = len(seqs)
+        host = [[seq.token_ids[-1] for seq in seqs], [len(seq) - 1 for seq in seqs], [seq.row for seq in seqs]]
+        size = next((b for b in self.graph_batch_sizes if b >= batch), None)
+        if size is None:
+            inputs = torch.tensor(host, device=self.device)
+        else:
+            pad = size - batch
+            self.graph_inputs[:, :size].copy_(torch.tensor([host[0] + [0] * pad, host[1] + [0] * pad,
+                                                            host[2] + [self.padding_row] * pad]))
+            inputs = self.graph_inputs[:, :batch]
+        tokens = torch.empty(steps, batch, dtype=torch.float64, device=self.device)
+        logprobs = torch.empty_like(tokens)
+        for w in range(steps):
+            if size is None:
+                hidden = self._decode_forward(inputs[0], inputs[1], inputs[2])
+                set_context(None)
+            else:
+                self.graphs[size].replay()
+                hidden = self.graph_output[:batch]
+            step_tokens, step_logprobs = sample(self.model.compute_logits(hidden), w)
+            tokens[w], logprobs[w] = step_tokens, step_logprobs
+            inputs[0].copy_(step_tokens)
+            inputs[1] += 1
+        packed = torch.stack([tokens, logprobs]).cpu()  # the one device->host copy (and wait) of the window
+        return packed[0].long(), packed[1]
 
     def _decode_forward(self, ids: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         size = self.block_size

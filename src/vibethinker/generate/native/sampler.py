@@ -57,6 +57,14 @@ class Sampler:
                  positions: list[int]) -> tuple[list[int], list[float]]:
         """logits (rows, vocab) -> (tokens, log-probs), as host lists; row i draws with ``seeds[i]`` at
         ``positions[i]`` (the index of the token drawn in its sequence)."""
+        tokens, logprobs = self.sample(logits, sampling, seeds, positions)
+        packed = torch.stack([tokens.double(), logprobs.double()]).cpu()  # one device->host copy
+        return packed[0].long().tolist(), packed[1].tolist()
+
+    def sample(self, logits: torch.Tensor, sampling: SamplingParams, seeds: list[int],
+               positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, but (tokens int64, log-probs fp32) stay on the device: no host synchronisation
+        on CUDA, so several decode steps can be queued back to back."""
         greedy = sampling.greedy
         temperature = 1.0 if greedy else sampling.temperature
         # x * (1/T), as the Triton kernel computes it: a floor must compare equal to the logit it came from
@@ -69,8 +77,7 @@ class Sampler:
         else:
             row_seeds = [row_seed(seed, position) for seed, position in zip(seeds, positions)]
             tokens, logprobs = self._torch(logits, temperature, row_seeds, floors, noise=not greedy)
-        packed = torch.stack([tokens.double(), logprobs.double()]).cpu()  # one device->host copy
-        return packed[0].long().tolist(), packed[1].tolist()
+        return tokens, logprobs
 
     @staticmethod
     def _torch(logits, temperature, seeds, floors, noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
