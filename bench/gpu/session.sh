@@ -24,10 +24,15 @@ case "$1" in
     cp .gguf_a/part /tmp/gg/a
     python3 bench/profile_decode.py 2>&1 | tee "$OUT/profile_decode.log" | grep -v -i "warn" | tail -60
     ;;
-  speed)  # carry .whl: the profile's prefill A/B and top kernels, then the RL step vs TRL
-    python3 bench/profile_decode.py 2>&1 | tee "$OUT/profile_decode.log" | grep -v -i "warn" | head -30
+  speed)  # carry .whl: the profile (prefill A/B, top kernels), the RL step vs TRL, ours with one micro-batch of 128
+    python3 bench/profile_decode.py > "$OUT/profile_decode.log" 2>&1
+    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,40p'
     VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --steps 10 --warmup 3 --work-dir /tmp/rlvt \
-      --out "$OUT/rl_vs_trl.json" 2>&1 | tee "$OUT/rl_vs_trl.log" | grep -v -i "warn" | tail -25
+      --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1
+    tail -5 "$OUT/rl_vs_trl.log"
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --only ours --micro-batch-size 128 --steps 10 \
+      --warmup 3 --work-dir /tmp/rlvt128 --out "$OUT/rl_vs_trl_ours_mb128.json" > "$OUT/rl_vs_trl_mb128.log" 2>&1
+    tail -4 "$OUT/rl_vs_trl_mb128.log"
     ;;
   synthetic)  # carry .whl: recipes/synthetic-h200.yaml; a second call resumes it (finished stages are skipped)
     timeout "${BUDGET:-560}" python3 -c "from vibethinker.cli import app; app()" run synthetic-h200 --out /tmp/synth \
