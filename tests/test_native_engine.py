@@ -328,22 +328,25 @@ def _check_triton_decode_attention() -> None:
 
 
 def _check_triton_sampler() -> None:
-    from vibethinker.generate.native.sampling_triton import gumbel_max_triton
+    from vibethinker.generate.native.sampling_triton import gumbel_max_triton, sampling_keys
+
+    def gumbel_max(logits, temperature, seeds, positions, floors, noise):
+        return gumbel_max_triton(logits, temperature, sampling_keys(seeds, positions, logits.device), floors, noise)
 
     logits = torch.randn(4, 3000, generator=torch.Generator().manual_seed(1)) * 3
-    tokens, logprobs = gumbel_max_triton(logits, 1.0, [1, 2, 3, 4], [9] * 4, None, noise=False)
+    tokens, logprobs = gumbel_max(logits, 1.0, [1, 2, 3, 4], [9] * 4, None, noise=False)
     assert torch.equal(tokens, logits.argmax(-1))
     torch.testing.assert_close(logprobs, torch.log_softmax(logits, -1).gather(1, tokens[:, None])[:, 0])
     scaled = logits * (1.0 / 0.7)
     floors = logit_floors(scaled, 5, 0.8)
-    draws = [gumbel_max_triton(logits, 0.7, [seed] * 4, [3] * 4, floors, noise=True) for seed in range(6)]
+    draws = [gumbel_max(logits, 0.7, [seed] * 4, [3] * 4, floors, noise=True) for seed in range(6)]
     for tokens, logprobs in draws:
         chosen = scaled.gather(1, tokens[:, None])[:, 0]
         assert bool((chosen >= floors).all())
         torch.testing.assert_close(logprobs, torch.log_softmax(scaled, -1).gather(1, tokens[:, None])[:, 0])
     assert len({tuple(t.tolist()) for t, _ in draws}) > 1
-    assert torch.equal(gumbel_max_triton(logits, 0.7, [0] * 4, [3] * 4, floors, noise=True)[0], draws[0][0])
-    later = [gumbel_max_triton(logits, 0.7, [0] * 4, [position] * 4, floors, noise=True)[0] for position in range(6)]
+    assert torch.equal(gumbel_max(logits, 0.7, [0] * 4, [3] * 4, floors, noise=True)[0], draws[0][0])
+    later = [gumbel_max(logits, 0.7, [0] * 4, [position] * 4, floors, noise=True)[0] for position in range(6)]
     assert len({tuple(t.tolist()) for t in later}) > 1  # the noise moves on with the position
 
 

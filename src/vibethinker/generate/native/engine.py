@@ -100,8 +100,18 @@ class LLMEngine:
             self.scheduler.postprocess(seqs, tokens, logprobs, self.config.ignore_eos)
         else:
             lengths = [len(seq) for seq in seqs]
-            tokens, logprobs = self.runner.decode_steps(seqs, window, lambda logits, w: self.sampler.sample(
-                logits, sampling, seeds, [length + w for length in lengths]))
+            keys = None
+            if self.sampler.use_triton:  # built once; each step advances the positions on the device
+                from vibethinker.generate.native.sampling_triton import sampling_keys
+
+                keys = sampling_keys(seeds, lengths, self.runner.device)
+                step = torch.tensor([[0], [1]], device=self.runner.device)
+
+            def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+                return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths],
+                                           None if keys is None else keys + w * step)
+
+            tokens, logprobs = self.runner.decode_steps(seqs, window, sample)
             stats["decode_windows"] += 1
             for w in range(window):
                 live = [i for i, seq in enumerate(seqs) if seq.status is Status.RUNNING]

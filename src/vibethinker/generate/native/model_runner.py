@@ -14,8 +14,8 @@ are derived on the device (``slot = table[row, pos // block_size] * block_size +
 ``length = pos + 1``). On CUDA the decode forward is captured once per batch size in ``graph_batch_sizes``
 (1, 2, 4, 8, then every 16); a batch runs the smallest graph that holds it, its padding entries pointing at the
 scratch block through the padding row. Logits come from the final hidden state of each sequence's last token only.
-:meth:`ModelRunner.decode_steps` chains several decode steps on the device (sampled tokens fed back as the next inputs, positions advanced there),
-so the host synchronises once per window instead of once per token.
+:meth:`ModelRunner.decode_steps` chains several decode steps on the device (sampled tokens fed back as the next
+inputs, positions advanced there), so the host synchronises once per window instead of once per token.
 """
 
 from __future__ import annotations

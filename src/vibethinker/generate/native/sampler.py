@@ -61,19 +61,22 @@ class Sampler:
         packed = torch.stack([tokens.double(), logprobs.double()]).cpu()  # one device->host copy
         return packed[0].long().tolist(), packed[1].tolist()
 
-    def sample(self, logits: torch.Tensor, sampling: SamplingParams, seeds: list[int],
-               positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`__call__`, but (tokens int64, log-probs fp32) stay on the device: no host synchronisation
-        on CUDA, so several decode steps can be queued back to back."""
+    def sample(self, logits: torch.Tensor, sampling: SamplingParams, seeds: list[int], positions: list[int],
+               keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`__call__`, but (tokens int64, log-probs fp32) stay on the device. With ``keys`` (the
+        Triton kernel's seeds and positions, already on the device) nothing waits for the device, so several
+        decode steps can be queued back to back."""
         greedy = sampling.greedy
         temperature = 1.0 if greedy else sampling.temperature
         # x * (1/T), as the Triton kernel computes it: a floor must compare equal to the logit it came from
         scaled = None if greedy else logits.float() * (1.0 / temperature)
         floors = None if greedy else logit_floors(scaled, sampling.top_k, sampling.top_p)
         if self.use_triton:
-            from vibethinker.generate.native.sampling_triton import gumbel_max_triton
+            from vibethinker.generate.native.sampling_triton import gumbel_max_triton, sampling_keys
 
-            tokens, logprobs = gumbel_max_triton(logits, temperature, seeds, positions, floors, noise=not greedy)
+            if keys is None:
+                keys = sampling_keys(seeds, positions, logits.device)
+            tokens, logprobs = gumbel_max_triton(logits, temperature, keys, floors, noise=not greedy)
         else:
             row_seeds = [row_seed(seed, position) for seed, position in zip(seeds, positions)]
             tokens, logprobs = self._torch(logits, temperature, row_seeds, floors, noise=not greedy)

@@ -47,11 +47,17 @@ def _gumbel_max_kernel(logits_ptr, stride, keys_ptr, floors_ptr, tokens_ptr, log
     tl.store(logprobs_ptr + row, best_scaled - run_max - tl.log(run_sum))
 
 
-def gumbel_max_triton(logits: torch.Tensor, temperature: float, seeds: list[int], positions: list[int],
-                      floors: torch.Tensor | None, noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def sampling_keys(seeds: list[int], positions: list[int], device: torch.device) -> torch.Tensor:
+    """(2, rows) int64 on ``device``: each row's seed and position, the kernel's noise key (one host-to-device
+    copy, which waits for the device: a decode window builds it once and advances the positions there)."""
+    return torch.tensor([seeds, positions], dtype=torch.int64).to(device)
+
+
+def gumbel_max_triton(logits: torch.Tensor, temperature: float, keys: torch.Tensor, floors: torch.Tensor | None,
+                      noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (rows, vocab); keys from :func:`sampling_keys` -> (tokens int64, log-probs fp32), on the device."""
     rows, vocab = logits.shape
     logits = logits.contiguous()
-    keys = torch.tensor([seeds, positions], dtype=torch.int64).to(logits.device)  # one host-to-device copy
     if floors is None:
         floors = torch.full((rows,), float("-inf"), device=logits.device)
     tokens = torch.empty(rows, dtype=torch.int32, device=logits.device)
