@@ -82,48 +82,47 @@ class LLMEngine:
         seqs, is_prefill = self.scheduler.schedule()
         window = 1 if is_prefill else self._decode_window(seqs)
         self.runner.update_table(self.kv.table, self.kv.take_dirty_rows())
-        stats = self.stats
-        seeds = [seq.seed for seq in seqs]
+        seeds, lengths = [seq.seed for seq in seqs], [len(seq) for seq in seqs]
         if is_prefill:
             logits = self.runner.prefill(seqs)
-            stats["prefill_steps"] += 1
-            stats["paged_prefill_steps"] += self.runner.last_prefill_paged
-            stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
-        elif window == 1:
-            logits = self.runner.decode(seqs)
-            stats["decode_steps"] += 1
-            stats["decode_tokens"] += len(seqs)
-            stats["decode_context_tokens"] += sum(len(seq) for seq in seqs)  # K/V read (roofline of bench/engine.py)
-        if is_prefill or window == 1:
+            self.stats["prefill_steps"] += 1
+            self.stats["paged_prefill_steps"] += self.runner.last_prefill_paged
+            self.stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
             # The noise of the token at index len(seq) depends on the sample's seed and that index only.
-            tokens, logprobs = self.sampler(logits, sampling, seeds, [len(seq) for seq in seqs])
+            tokens, logprobs = self.sampler(logits, sampling, seeds, lengths)
             self.scheduler.postprocess(seqs, tokens, logprobs, self.config.ignore_eos)
         else:
-            lengths = [len(seq) for seq in seqs]
-            keys = None
-            if self.sampler.use_triton:  # built once; each step advances the positions on the device
-                from vibethinker.generate.native.sampling_triton import sampling_keys
-
-                keys = sampling_keys(seeds, lengths, self.runner.device)
-                step = torch.tensor([[0], [1]], device=self.runner.device)
-
-            def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-                return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths],
-                                           None if keys is None else keys + w * step)
-
-            tokens, logprobs = self.runner.decode_steps(seqs, window, sample)
-            stats["decode_windows"] += 1
-            for w in range(window):
-                live = [i for i, seq in enumerate(seqs) if seq.status is Status.RUNNING]
-                if not live:
-                    break
-                stats["decode_steps"] += 1
-                stats["decode_tokens"] += len(live)
-                stats["decode_context_tokens"] += sum(len(seqs[i]) for i in live)
-                self.scheduler.postprocess([seqs[i] for i in live], tokens[w, live].tolist(),
-                                           logprobs[w, live].tolist(), self.config.ignore_eos)
+            self._decode(seqs, window, sampling, seeds, lengths)
         # The device-to-host copy of the tokens has waited for the device: the host clock times the whole step.
-        stats["prefill_seconds" if is_prefill else "decode_seconds"] += time.perf_counter() - started
+        self.stats["prefill_seconds" if is_prefill else "decode_seconds"] += time.perf_counter() - started
+
+    def _decode(self, seqs: list[Sequence], window: int, sampling: SamplingParams, seeds: list[int],
+                lengths: list[int]) -> None:
+        """``window`` decode steps on the device, then each step's tokens appended in order; a sequence that
+        stopped inside the window keeps none of the later ones."""
+        keys = None
+        if self.sampler.use_triton:  # built once; each step advances the positions on the device
+            from vibethinker.generate.native.sampling_triton import sampling_keys
+
+            keys = sampling_keys(seeds, lengths, self.runner.device)
+            advance = torch.tensor([[0], [1]], device=self.runner.device)
+
+        def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths],
+                                       None if keys is None else keys + w * advance)
+
+        tokens, logprobs = self.runner.decode_steps(seqs, window, sample)
+        stats = self.stats
+        stats["decode_windows"] += window > 1
+        for w in range(window):
+            live = [i for i, seq in enumerate(seqs) if seq.status is Status.RUNNING]
+            if not live:
+                break
+            stats["decode_steps"] += 1
+            stats["decode_tokens"] += len(live)
+            stats["decode_context_tokens"] += sum(len(seqs[i]) for i in live)  # K/V read (bench/engine.py roofline)
+            self.scheduler.postprocess([seqs[i] for i in live], tokens[w, live].tolist(), logprobs[w, live].tolist(),
+                                       self.config.ignore_eos)
 
     def _decode_window(self, seqs: list[Sequence]) -> int:
         """Steps to chain for this decode batch: the configured window, no longer than the longest remaining

@@ -120,31 +120,12 @@ class ModelRunner:
         return self.model.compute_logits(hidden[torch.tensor(last, device=device)])
 
     @torch.inference_mode()
-    def decode(self, seqs: list[Sequence]) -> torch.Tensor:
-        """Logits (len(seqs), vocab) for one new token per sequence (its last token)."""
-        batch = len(seqs)
-        ids = [seq.token_ids[-1] for seq in seqs]
-        positions = [len(seq) - 1 for seq in seqs]
-        rows = [seq.row for seq in seqs]
-        size = next((b for b in self.graph_batch_sizes if b >= batch), None)
-        if size is None:
-            inputs = torch.tensor([ids, positions, rows], device=self.device)
-            hidden = self._decode_forward(inputs[0], inputs[1], inputs[2])
-            set_context(None)
-        else:
-            pad = size - batch
-            host = torch.tensor([ids + [0] * pad, positions + [0] * pad, rows + [self.padding_row] * pad])
-            self.graph_inputs[:, :size].copy_(host)
-            self.graphs[size].replay()
-            hidden = self.graph_output[:batch]
-        return self.model.compute_logits(hidden)
-
-    @torch.inference_mode()
     def decode_steps(self, seqs: list[Sequence], steps: int,
                      sample: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``steps`` decode steps back to back on the device, each step's sampled token the next one's input, with
-        one device-to-host copy at the end: the host does not wait for the GPU between steps. ``sample(logits, w)``
+        """``steps`` decode steps (one token per sequence each) back to back on the device, each step's sampled token
+        the next one's input, with one device-to-host copy at the end: the host does not wait for the GPU between
+        steps. ``sample(logits, w)``
         draws step ``w``'s tokens and log-probs (device tensors). Returns host tensors (steps, len(seqs)).
 
         Every sequence runs all the steps; the caller keeps each one's tokens up to its stop, and must have
