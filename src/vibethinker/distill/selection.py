@@ -68,6 +68,15 @@ def _group_key(item: ScoredTrace, edges: Sequence[int]) -> tuple[str, int]:
     return item.trace.domain, length_bucket(item.trace.num_tokens, edges)
 
 
+def _kept_by(reasons: Sequence[str], scored: Sequence[ScoredTrace], key) -> dict[str, list[int]]:
+    """Indices of the traces still kept, grouped by ``key(trace)``."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, reason in enumerate(reasons):
+        if reason == KEPT:
+            groups[key(scored[i].trace)].append(i)
+    return groups
+
+
 def _domain_targets(counts: dict[str, int], weights: dict[str, float]) -> dict[str, int]:
     present = {d: w for d, w in weights.items() if w > 0 and counts.get(d, 0) > 0}
     if not present:
@@ -105,20 +114,13 @@ def selection_reasons(scored: Sequence[ScoredTrace], config: DistillConfig) -> l
                 reasons[i] = "above_band"
 
     if config.max_traces_per_problem is not None:
-        by_problem: dict[str, list[int]] = defaultdict(list)
-        for i, reason in enumerate(reasons):
-            if reason == KEPT:
-                by_problem[scored[i].trace.problem_id].append(i)
-        for members in by_problem.values():
+        for members in _kept_by(reasons, scored, lambda trace: trace.problem_id).values():
             members.sort(key=lambda i: _order_key(scored[i]), reverse=True)
             for i in members[config.max_traces_per_problem:]:
                 reasons[i] = "problem_cap"
 
     if config.domain_weights is not None:
-        by_domain: dict[str, list[int]] = defaultdict(list)
-        for i, reason in enumerate(reasons):
-            if reason == KEPT:
-                by_domain[scored[i].trace.domain].append(i)
+        by_domain = _kept_by(reasons, scored, lambda trace: trace.domain)
         targets = _domain_targets({d: len(m) for d, m in by_domain.items()}, config.domain_weights)
         for domain, members in by_domain.items():
             members.sort(key=lambda i: _order_key(scored[i]))
