@@ -4,6 +4,7 @@
 #   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
 #   bash bench/gpu/session.sh profile # carry .whl .gguf_a: the engine's decode under the profiler (instead of trl)
 #   bash bench/gpu/session.sh speed   # carry .whl: profile, then RL step time vs TRL (no GGUF needed)
+#   bash bench/gpu/session.sh diagnose  # carry .whl: one RL step phase by phase, under the profiler
 #   bash bench/gpu/session.sh synthetic  # carry .whl: the synthetic-h200 recipe for BUDGET s; call again to resume
 #   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
 # Wheels in .whl: pydantic(-core), math-verify + latex2sympy2_extended + antlr4, gguf, trl, datasets, dill,
@@ -34,6 +35,13 @@ case "$1" in
       --warmup 3 --work-dir /tmp/rlvt128 --out "$OUT/rl_vs_trl_ours_mb128.json" > "$OUT/rl_vs_trl_mb128.log" 2>&1
     tail -4 "$OUT/rl_vs_trl_mb128.log"
     ;;
+  diagnose)  # carry .whl: where one RL step's time goes (bench/profile_rl_step.py), then ours alone for 8 steps
+    python3 bench/profile_rl_step.py > "$OUT/profile_rl_step.log" 2>&1 || echo "profile_rl_step failed: rc $?"
+    grep -v -i "warn\|Loading weights\|Writing model" "$OUT/profile_rl_step.log" | tail -60
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --only ours --steps 8 --warmup 3 --work-dir /tmp/rlvt \
+      --out "$OUT/rl_vs_trl_ours.json" > "$OUT/rl_vs_trl_ours.log" 2>&1
+    tail -4 "$OUT/rl_vs_trl_ours.log"
+    ;;
   synthetic)  # carry .whl: recipes/synthetic-h200.yaml; a second call resumes it (finished stages are skipped)
     timeout "${BUDGET:-560}" python3 -c "from vibethinker.cli import app; app()" run synthetic-h200 --out /tmp/synth \
       > "$OUT/synthetic.log" 2>&1 || echo "run stopped: rc $?"
@@ -54,5 +62,5 @@ case "$1" in
     tar czf "$OUT/smolrl.tgz" -C /tmp/smolrl --exclude='*.safetensors' --exclude='*.pt' --exclude=tensorboard \
       --exclude=samples.jsonl . || true
     ;;
-  *) echo "usage: session.sh trl|profile|speed|synthetic|smollm2" >&2; exit 2 ;;
+  *) echo "usage: session.sh trl|profile|speed|diagnose|synthetic|smollm2" >&2; exit 2 ;;
 esac
