@@ -15,7 +15,8 @@ from vibethinker.generate import BACKENDS, HFGenerator, SamplingParams, make_gen
 from vibethinker.generate.native import EngineConfig, NativeGenerator
 from vibethinker.generate.native.kv_cache import KVCacheManager
 from vibethinker.generate.native.sampler import Sampler, logit_floors
-from vibethinker.generate.native.sequence import Sequence
+from vibethinker.generate.native.scheduler import Scheduler
+from vibethinker.generate.native.sequence import Sequence, Status
 from vibethinker.model import load_model, save_pretrained_atomic
 
 QUESTIONS = ["hi", "What is 3 plus 4? Think about it carefully before answering.", "x = 2", "def f(x): return x + 1",
@@ -167,6 +168,34 @@ def test_decode_windows_give_the_tokens_of_single_steps(tiny):
         for a, b in zip(reference, out, strict=True):
             assert a.token_ids == b.token_ids and a.finish_reason == b.finish_reason
             assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_postprocess_keeps_each_windows_tokens_up_to_its_stop():
+    """A window's tokens are kept up to the first stop token (kept), the max_new_tokens or max_model_len limit;
+    a stop token on the last allowed position ends it as "stop"; finished sequences free their blocks and slots."""
+    kv = KVCacheManager(num_blocks=16, block_size=4, max_seqs=8, max_blocks_per_seq=8)
+    scheduler = Scheduler(kv, max_num_seqs=8, max_num_batched_tokens=64, max_model_len=12)
+    scheduler.stop_ids = frozenset({99})
+    limits = [(6, 5), (6, 5), (6, 5), (6, 3), (6, 9), (2, 10)]  # (prompt tokens, max_new_tokens)
+    for i, (prompt, limit) in enumerate(limits):
+        scheduler.add(Sequence(i, 0, list(range(prompt)), prompt, limit, seed=i))
+    seqs, is_prefill = scheduler.schedule()
+    assert is_prefill and len(seqs) == len(limits)
+    free_before = kv.num_free_blocks
+    drawn = [[1, 99, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 99, 4], [1, 2, 3, 4], [1, 2, 3, 4]]
+    kept = scheduler.postprocess(seqs, drawn, [[-0.5 * j for j in range(4)]] * len(seqs), ignore_eos=False)
+    assert kept == [2, 4, 4, 3, 4, 4]
+    assert [s.finish_reason for s in seqs] == ["stop", None, None, "stop", None, None]
+    assert seqs[0].generated_ids == [1, 99] and seqs[0].logprobs == [0.0, -0.5]
+    assert [s.status for s in seqs].count(Status.RUNNING) == 4 and len(scheduler.running) == 4
+    assert kv.num_free_blocks > free_before
+    # room left: 1 token for seqs 1 and 2 (max_new_tokens), 2 for seq 4 (max_model_len), 6 for seq 5 (both), whose
+    # stop token comes on its last allowed position
+    kept = scheduler.postprocess(seqs, [[7, 8]] * 3 + [[7, 8]] + [[5, 6, 7, 8, 9, 99, 1]] * 2, [[0.0] * 7] * 6,
+                                 ignore_eos=False)
+    assert kept == [0, 1, 1, 0, 2, 6]
+    assert [s.finish_reason for s in seqs] == ["stop", "length", "length", "stop", "length", "stop"]
+    assert scheduler.done and kv.num_free_blocks == 16 and len(kv.free_rows) == 8
 
 
 @pytest.mark.parametrize("temperature,top_p,top_k", [(0.7, 0.9, 20), (1.3, 1.0, 3), (1.0, 0.6, 0)])

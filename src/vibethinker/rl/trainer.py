@@ -50,7 +50,7 @@ from vibethinker.utils.run_log import RunLog, read_metrics
 from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
 RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend", "eval_every",
-                     "eval_samples"}
+                     "eval_samples", "torch_compile"}
 # The panels of ``curves.png``, written at the end of each phase.
 CURVE_KEYS = ("heldout/pass@1", "reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy",
               "response_length_mean", "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm",
@@ -228,6 +228,8 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                                batch_size=config.generation_batch_size)
     total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
 
+    # The compiled wrapper shares the model's parameters: the optimiser, the generator and saving see the same ones.
+    policy = torch.compile(model, dynamic=True) if config.torch_compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
                                   weight_decay=config.weight_decay, fused=device.type == "cuda")
     step = 0
@@ -269,7 +271,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
             t1 = time.time()
             model.train()
             if batch.n_sequences:
-                stats = accumulate_gradients(model, batch, config, device, ref_model)
+                stats = accumulate_gradients(policy, batch, config, device, ref_model)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm))
                 optimizer.step()
             else:  # every response was masked out: nothing to learn from this batch

@@ -22,7 +22,7 @@ from vibethinker.generate.native.model_runner import ModelRunner, blocks_per_seq
 from vibethinker.generate.native.models import DecoderLM, spec_from_config
 from vibethinker.generate.native.sampler import Sampler, row_seed
 from vibethinker.generate.native.scheduler import Scheduler
-from vibethinker.generate.native.sequence import Sequence, Status
+from vibethinker.generate.native.sequence import Sequence
 from vibethinker.generate.native.weights import checkpoint_tensors, live_tensors, load_weights
 from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
 
@@ -90,7 +90,7 @@ class LLMEngine:
             self.stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
             # The noise of the token at index len(seq) depends on the sample's seed and that index only.
             tokens, logprobs = self.sampler(logits, sampling, seeds, lengths)
-            self.scheduler.postprocess(seqs, tokens, logprobs, self.config.ignore_eos)
+            self.scheduler.postprocess(seqs, [[t] for t in tokens], [[lp] for lp in logprobs], self.config.ignore_eos)
         else:
             self._decode(seqs, window, sampling, seeds, lengths)
         # The device-to-host copy of the tokens has waited for the device: the host clock times the whole step.
@@ -100,29 +100,27 @@ class LLMEngine:
                 lengths: list[int]) -> None:
         """``window`` decode steps on the device, then each step's tokens appended in order; a sequence that
         stopped inside the window keeps none of the later ones."""
-        keys = None
-        if self.sampler.use_triton:  # built once; each step advances the positions on the device
+        step_keys = None
+        if self.sampler.use_triton:  # every step's noise keys, built at once: (window, 2, rows), positions advancing
             from vibethinker.generate.native.sampling_triton import sampling_keys
 
             keys = sampling_keys(seeds, lengths, self.runner.device)
-            advance = torch.tensor([[0], [1]], device=self.runner.device)
+            advance = torch.arange(window, device=keys.device)[:, None] * torch.tensor([0, 1], device=keys.device)
+            step_keys = keys + advance[:, :, None]
 
         def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths],
-                                       None if keys is None else keys + w * advance)
+            if step_keys is not None:
+                return self.sampler.sample(logits, sampling, seeds, lengths, step_keys[w])
+            return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths])
 
         tokens, logprobs = self.runner.decode_steps(seqs, window, sample)
+        kept = self.scheduler.postprocess(seqs, tokens.T.tolist(), logprobs.T.tolist(), self.config.ignore_eos)
         stats = self.stats
         stats["decode_windows"] += window > 1
-        for w in range(window):
-            live = [i for i, seq in enumerate(seqs) if seq.status is Status.RUNNING]
-            if not live:
-                break
-            stats["decode_steps"] += 1
-            stats["decode_tokens"] += len(live)
-            stats["decode_context_tokens"] += sum(len(seqs[i]) for i in live)  # K/V read (bench/engine.py roofline)
-            self.scheduler.postprocess([seqs[i] for i in live], tokens[w, live].tolist(), logprobs[w, live].tolist(),
-                                       self.config.ignore_eos)
+        stats["decode_steps"] += max(kept)
+        stats["decode_tokens"] += sum(kept)
+        # K/V read (bench/engine.py roofline): step w of a sequence of length L reads L + w cached tokens
+        stats["decode_context_tokens"] += sum(k * n + k * (k - 1) // 2 for k, n in zip(kept, lengths))
 
     def _decode_window(self, seqs: list[Sequence]) -> int:
         """Steps to chain for this decode batch: the configured window, no longer than the longest remaining

@@ -117,9 +117,16 @@ class KVCacheManager:
         missing = [self.blocks_for(len(seq) + extra_tokens) - len(seq.block_ids) for seq in seqs]
         if sum(max(0, n) for n in missing) > self.num_free_blocks:
             return False
+        rows, columns, blocks = [], [], []  # one indexed write into the table: per-entry writes cost microseconds
         for seq, n in zip(seqs, missing):
             for _ in range(n):
-                self._grow(seq)
+                rows.append(seq.row)
+                columns.append(len(seq.block_ids))
+                blocks.append(self._take_free_block())
+                seq.block_ids.append(blocks[-1])
+        if blocks:
+            self.table[rows, columns] = torch.tensor(blocks, dtype=torch.int32)
+            self.dirty_rows.update(rows)
         return True
 
     def _grow(self, seq: Sequence) -> None:

@@ -68,9 +68,10 @@ class Sampler:
         decode steps can be queued back to back."""
         greedy = sampling.greedy
         temperature = 1.0 if greedy else sampling.temperature
-        # x * (1/T), as the Triton kernel computes it: a floor must compare equal to the logit it came from
-        scaled = None if greedy else logits.float() * (1.0 / temperature)
-        floors = None if greedy else logit_floors(scaled, sampling.top_k, sampling.top_p)
+        floors = None
+        if not greedy and (0 < sampling.top_k < logits.shape[-1] or sampling.top_p < 1.0):
+            # x * (1/T), as the Triton kernel computes it: a floor must compare equal to the logit it came from
+            floors = logit_floors(logits.float() * (1.0 / temperature), sampling.top_k, sampling.top_p)
         if self.use_triton:
             from vibethinker.generate.native.sampling_triton import gumbel_max_triton, sampling_keys
 

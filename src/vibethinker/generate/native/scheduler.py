@@ -12,8 +12,9 @@ Policy (continuous batching, prefill first):
    to the front of the queue, to be recomputed from its prompt and generated tokens); if it is itself the newest,
    it preempts itself.
 
-After the forward, :meth:`Scheduler.postprocess` appends each sampled token and ends a sequence at a stop token
-(kept in its tokens) or after ``max_new_tokens`` (or at ``max_model_len``), freeing its slot and blocks.
+After the forward (or a window of decode steps), :meth:`Scheduler.postprocess` appends each sequence's sampled
+tokens and ends it at a stop token (kept in its tokens) or after ``max_new_tokens`` (or at ``max_model_len``),
+freeing its slot and blocks; the tokens a window drew after that are dropped.
 """
 
 from __future__ import annotations
@@ -79,18 +80,32 @@ class Scheduler:
         self.waiting.appendleft(seq)
         self.num_preemptions += 1
 
-    def postprocess(self, seqs: list[Sequence], tokens: list[int], logprobs: list[float], ignore_eos: bool) -> None:
-        finished = False
-        for seq, token, logprob in zip(seqs, tokens, logprobs):
-            seq.token_ids.append(token)
-            seq.logprobs.append(logprob)
-            if token in self.stop_ids and not ignore_eos:
-                seq.finish_reason = "stop"
-            elif seq.num_generated >= seq.max_new_tokens or len(seq) >= self.max_model_len:
-                seq.finish_reason = "length"
-            else:
+    def postprocess(self, seqs: list[Sequence], tokens: list[list[int]], logprobs: list[list[float]],
+                    ignore_eos: bool) -> list[int]:
+        """Append to each running ``seqs[i]`` the tokens ``tokens[i]`` drawn for it in order (one per step of a
+        decode window, or the one of a prefill) up to its first stop; returns how many each kept (0 for a sequence
+        that had already finished)."""
+        finished, kept = False, []
+        for seq, drawn, drawn_logprobs in zip(seqs, tokens, logprobs):
+            if seq.status is not Status.RUNNING:
+                kept.append(0)
                 continue
-            seq.status, finished = Status.FINISHED, True
-            self.kv.release(seq)
+            room = min(seq.max_new_tokens - seq.num_generated, self.max_model_len - len(seq))
+            stop_at = None
+            if not ignore_eos and not self.stop_ids.isdisjoint(drawn):
+                stop_at = next(j for j, token in enumerate(drawn) if token in self.stop_ids)
+            if stop_at is not None and stop_at < room:  # a stop token on the last allowed position still stops
+                take, reason = stop_at + 1, "stop"
+            elif len(drawn) >= room:
+                take, reason = room, "length"
+            else:
+                take, reason = len(drawn), None
+            seq.token_ids.extend(drawn[:take])
+            seq.logprobs.extend(drawn_logprobs[:take])
+            kept.append(take)
+            if reason is not None:
+                seq.finish_reason, seq.status, finished = reason, Status.FINISHED, True
+                self.kv.release(seq)
         if finished:
             self.running = deque(seq for seq in self.running if seq.status is Status.RUNNING)
+        return kept
