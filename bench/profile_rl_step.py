@@ -8,7 +8,8 @@ the batch, the forward/backward, the grad-norm clip and the optimiser step. Then
   short gaps (under 4 us: the device scheduling the next kernel of a captured graph) and long ones (the device
   waiting for the host);
 * one update: the top kernels by GPU time, and GPU busy against wall time;
-* the update with the HF model under ``torch.compile`` (same batch; compile time reported apart), when it works.
+* the update with the HF model under ``torch.compile``, static and dynamic shapes, on two batch widths (compile
+  times reported apart); the decode at windows of 8, 16 and 32 steps.
 
 ``python bench/profile_rl_step.py`` on the GPU machine (no result file); ``--smoke`` for a seconds-long CPU check.
 """
@@ -115,6 +116,16 @@ def main() -> None:
     _, opt_s = timed(lambda: (optimizer.step(), optimizer.zero_grad(set_to_none=True)))
     print(f"forward/backward {grads_s:.4f}, clip {clip_s:.4f}, optimiser {opt_s:.4f}")
 
+    if engine is not None:
+        default_window = engine.config.decode_window
+        for window in (8, 16, 32):
+            engine.config.decode_window = window
+            _, seconds = timed(lambda: rollout(generator, problems, config, seed=9, reward_fn=ours_reward))
+            s = engine.stats
+            print(f"decode_window {window}: rollout {seconds:.4f} s, decode "
+                  f"{1e3 * s['decode_seconds'] / max(1, s['decode_steps']):.3f} ms/step")
+        engine.config.decode_window = default_window
+
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     if engine is not None and cuda:
         with torch.profiler.profile(activities=activities) as prof:
@@ -134,15 +145,21 @@ def main() -> None:
               f"{short:.1f} ms, long gaps {long:.1f} ms")
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=70))
 
-    print("== the update with torch.compile(model)")
-    try:
-        compiled = torch.compile(model)
-        _, first = timed(lambda: update(compiled, batch))
-        times = [timed(lambda: update(compiled, batch))[1] for _ in range(3)]
-        eager = [timed(lambda: update(model, batch))[1] for _ in range(3)]
-        print(f"first call (compiles) {first:.2f} s; compiled {min(times):.4f} s vs eager {min(eager):.4f} s")
-    except Exception:  # a diagnostic: report and go on
-        traceback.print_exc(limit=3)
+    print("== the update with torch.compile(model), static then dynamic shapes")
+    other = build_batch(rollout(generator, problems, config, seed=10, reward_fn=ours_reward), tokenizer.pad_token_id)
+    eager = min(timed(lambda: update(model, batch))[1] for _ in range(3))
+    for dynamic in (False, True):
+        try:
+            torch._dynamo.reset()
+            compiled = torch.compile(model, dynamic=dynamic)
+            _, first = timed(lambda: update(compiled, batch))
+            _, second = timed(lambda: update(compiled, other))  # another width: a recompile unless dynamic
+            times = [timed(lambda: update(compiled, b))[1] for b in (batch, other, batch)]
+            print(f"dynamic={dynamic}: first call {first:.2f} s, next width {second:.2f} s "
+                  f"({batch.input_ids.shape[1]} then {other.input_ids.shape[1]} tokens); compiled "
+                  f"{min(times):.4f} s vs eager {eager:.4f} s")
+        except Exception:  # a diagnostic: report and go on
+            traceback.print_exc(limit=3)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Run (one H200, both sides in one process): ``python bench/rl_vs_trl.py`` (writes bench/results/rl_vs_trl.json);
 CPU smoke test: ``OMP_NUM_THREADS=1 python bench/rl_vs_trl.py --smoke`` (TRL importable, e.g. via PYTHONPATH).
-TRL is imported only for its side, so ``--only ours`` runs without it.
+TRL is imported only for its side, so ``--sides ours`` runs without it. ``--sides ours,ours-compiled,trl`` adds our
+trainer with ``torch_compile`` (the forward/backward compiled; its first steps include the compilation).
 
 The work, identical for both sides:
 
@@ -46,6 +47,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -74,6 +76,7 @@ SMOKE = dict(shape=dict(hidden_size=64, intermediate_size=128, num_hidden_layers
              vocab_size=1024, prompts=4, group_size=4, max_new_tokens=16)
 LEARNING_RATE, MAX_GRAD_NORM, CLIP_LOW, CLIP_HIGH, SEED = 1e-6, 1.0, 0.2, 0.28, 0
 DEFAULT_OUT = Path(__file__).parent / "results" / "rl_vs_trl.json"
+SIDES = ("ours", "ours-compiled", "trl")
 
 
 def bench_problems(count: int) -> list[Problem]:
@@ -127,7 +130,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_ours(checkpoint: Path, problems: list[Problem], work: dict, args, run_dir: Path, on_cuda: bool) -> dict:
+def run_ours(checkpoint: Path, problems: list[Problem], work: dict, args, run_dir: Path, on_cuda: bool,
+             torch_compile: bool = False) -> dict:
     from vibethinker.rl.trainer import train_rl
 
     n = work["prompts"] * work["group_size"]
@@ -137,7 +141,7 @@ def run_ours(checkpoint: Path, problems: list[Problem], work: dict, args, run_di
                       clip_high=CLIP_HIGH, loss_aggregation="seq-mean-token-mean", temperature=1.0, top_p=1.0,
                       micro_batch_size=args.micro_batch_size, generation_batch_size=max(256, n),
                       generation_backend="auto", require_think=False, dtype="bfloat16" if on_cuda else "float32",
-                      save_every=0, log_every=1, seed=SEED)
+                      save_every=0, log_every=1, seed=SEED, torch_compile=torch_compile)
     summary = train_rl(checkpoint, problems, config, run_dir, reward_fn=ours_reward)
     rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "step_seconds" in r]
     if not summary.get("finished") or len(rows) != args.steps:
@@ -242,17 +246,17 @@ def environment() -> dict:
 
 
 def print_table(sides: dict) -> None:
-    print(f"\n{'side':<6} {'median s/step':>14} {'mean s/step':>12} {'tokens/step':>12} {'mean len':>9} "
-          f"{'TRL/ours':>9}")
-    ours = sides.get("ours", {}).get("time")
+    print(f"\n{'side':<13} {'median s/step':>14} {'mean s/step':>12} {'tokens/step':>12} {'mean len':>9} "
+          f"{'TRL/side':>9}")
+    trl = sides.get("trl", {}).get("time")
     for name, side in sides.items():
         if "error" in side:
-            print(f"{name:<6} FAILED: {side['error'].strip().splitlines()[-1]}")
+            print(f"{name:<13} FAILED: {side['error'].strip().splitlines()[-1]}")
             continue
         t = side["time"]
         length = statistics.fmean(side["completion_length_mean"])
-        ratio = f"{t['median'] / ours['median']:.2f}" if name == "trl" and ours else ""
-        print(f"{name:<6} {t['median']:>14.3f} {t['mean']:>12.3f} {side['tokens_per_step']:>12.0f} "
+        ratio = f"{trl['median'] / t['median']:.2f}" if name != "trl" and trl else ""
+        print(f"{name:<13} {t['median']:>14.3f} {t['mean']:>12.3f} {side['tokens_per_step']:>12.0f} "
               f"{length:>9.1f} {ratio:>9}")
 
 
@@ -260,13 +264,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="optimiser steps per side")
     parser.add_argument("--warmup", type=int, default=3, help="first steps left out of the statistics")
-    parser.add_argument("--only", choices=("ours", "trl", "both"), default="both")
+    parser.add_argument("--sides", default="ours,trl",
+                        help="comma-separated, run in this order: ours, ours-compiled (torch_compile), trl")
     parser.add_argument("--micro-batch-size", type=int, default=64, help="our sequences per forward/backward")
     parser.add_argument("--smoke", action="store_true", help="tiny model and batch (CPU, under a minute)")
     parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint + run folders (default: temp)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"result JSON (default {DEFAULT_OUT}; with --smoke, a file in the work folder)")
     args = parser.parse_args()
+    sides_to_run = args.sides.split(",")
+    if not sides_to_run or any(side not in SIDES for side in sides_to_run):
+        parser.error(f"--sides: choose among {', '.join(SIDES)}, got {args.sides!r}")
     if args.steps <= args.warmup or args.warmup < 0:
         parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}) >= 0")
     configure_torch_threads()
@@ -285,8 +293,8 @@ def main() -> None:
         checkpoint = build_checkpoint(work_dir / ("checkpoint-smoke" if args.smoke else "checkpoint"), work,
                                       problems, dtype)
         release_memory()
-        runners = {"ours": run_ours, "trl": run_trl}
-        for name in (("ours", "trl") if args.only == "both" else (args.only,)):
+        runners = {"ours": run_ours, "ours-compiled": partial(run_ours, torch_compile=True), "trl": run_trl}
+        for name in sides_to_run:
             run_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix=f"{name}-"))  # fresh: train_rl resumes otherwise
             print(f"== {name}: {args.steps} steps in {run_dir}", flush=True)
             try:
@@ -311,14 +319,17 @@ def main() -> None:
 
 
 def write_result(out: Path, sides: dict, work: dict, args, dtype: torch.dtype, on_cuda: bool) -> None:
-    ratio = None
-    if all(name in sides and "error" not in sides[name] for name in ("ours", "trl")):
-        ratio = sides["trl"]["time"]["median"] / sides["ours"]["time"]["median"]
+    def ratio(name: str) -> float | None:
+        if all(side in sides and "error" not in sides[side] for side in (name, "trl")):
+            return sides["trl"]["time"]["median"] / sides[name]["time"]["median"]
+        return None
+
     result = {**environment(), "command": " ".join(sys.argv), "smoke": args.smoke,
               "workload": {**work, "steps": args.steps, "warmup": args.warmup,
                            "micro_batch_size": args.micro_batch_size, "dtype": str(dtype).removeprefix("torch."),
                            "device": "cuda" if on_cuda else "cpu", "reward": "share of digit characters"},
-              "sides": sides, "ratio_trl_over_ours_median": ratio}
+              "sides": sides, "ratio_trl_over_ours_median": ratio("ours"),
+              "ratio_trl_over_ours_compiled_median": ratio("ours-compiled")}
     write_json_atomic(out, result)
     print(f"wrote {out}")
 

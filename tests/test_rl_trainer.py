@@ -200,5 +200,7 @@ def test_torch_compile_trains_the_same_weights(tmp_path, warm_checkpoint, easy_p
     assert eager.keys() == compiled.keys()
     start = load_file(f"{warm_checkpoint}/model.safetensors")
     assert any(not torch.equal(start[k], eager[k]) for k in eager)  # the step did move the weights
-    for name in eager:  # Adam steps are about lr = 1e-3 each; reordered float sums move them by far less
-        torch.testing.assert_close(compiled[name] - start[name], eager[name] - start[name], atol=1e-5, rtol=0)
+    # Adam's first step is lr * g / (|g| + eps) = +-1e-3 per weight; where g is near eps, reordered float sums of
+    # the compiled kernels move it by up to about 1e-5; a wrong gradient would flip whole steps
+    for name in eager:
+        torch.testing.assert_close(compiled[name] - start[name], eager[name] - start[name], atol=1e-4, rtol=0)

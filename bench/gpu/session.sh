@@ -31,16 +31,16 @@ case "$1" in
     VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --steps 10 --warmup 3 --work-dir /tmp/rlvt \
       --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1
     tail -5 "$OUT/rl_vs_trl.log"
-    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --only ours --micro-batch-size 128 --steps 10 \
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides ours --micro-batch-size 128 --steps 10 \
       --warmup 3 --work-dir /tmp/rlvt128 --out "$OUT/rl_vs_trl_ours_mb128.json" > "$OUT/rl_vs_trl_mb128.log" 2>&1
     tail -4 "$OUT/rl_vs_trl_mb128.log"
     ;;
-  diagnose)  # carry .whl: where one RL step's time goes (bench/profile_rl_step.py), then ours alone for 8 steps
+  diagnose)  # carry .whl: where one RL step's time goes (bench/profile_rl_step.py), then ours, eager and compiled, for 9 steps
     python3 bench/profile_rl_step.py > "$OUT/profile_rl_step.log" 2>&1 || echo "profile_rl_step failed: rc $?"
     grep -v -i "warn\|Loading weights\|Writing model" "$OUT/profile_rl_step.log" | tail -60
-    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --only ours --steps 8 --warmup 3 --work-dir /tmp/rlvt \
-      --out "$OUT/rl_vs_trl_ours.json" > "$OUT/rl_vs_trl_ours.log" 2>&1
-    tail -4 "$OUT/rl_vs_trl_ours.log"
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides ours,ours-compiled --steps 9 --warmup 4 \
+      --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl_ours.json" > "$OUT/rl_vs_trl_ours.log" 2>&1
+    tail -5 "$OUT/rl_vs_trl_ours.log"
     ;;
   synthetic)  # carry .whl: recipes/synthetic-h200.yaml; a second call resumes it (finished stages are skipped)
     timeout "${BUDGET:-560}" python3 -c "from vibethinker.cli import app; app()" run synthetic-h200 --out /tmp/synth \
