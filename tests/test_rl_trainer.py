@@ -186,8 +186,9 @@ def test_auto_backend_is_transformers_on_cpu(warm_checkpoint):
 
 
 def test_torch_compile_trains_the_same_weights(tmp_path, warm_checkpoint, easy_problems):
-    """``torch_compile``: the forward/backward runs as compiled graphs (dynamic widths: the two micro-batches differ)
-    and the optimiser step lands on the eager run's weights; saving and resuming see the plain model."""
+    """``torch_compile``: the forward/backward runs as compiled graphs (the two micro-batches differ in width, so the
+    second recompiles for dynamic widths) and the optimiser step lands on the eager run's weights; the saved
+    checkpoint is the plain model's."""
     from torch._dynamo.utils import counters
 
     config = _config(max_steps=1, save_every=0, micro_batch_size=16)

@@ -51,11 +51,11 @@ class RLConfig(BaseModel):
         "Rollout engine: 'auto' = the native engine (paged KV cache, CUDA graphs) on a GPU, transformers on CPU; "
         "the trainer's weights are shared with it after every optimiser step, with no disk round trip."))
     torch_compile: bool = Field(False, description=(
-        "Run the trainer's forward/backward through torch.compile (dynamic shapes: one compilation serves every "
-        "batch width); fuses the norms, rotary and activation elementwise kernels. Costs a one-off compile (about "
-        "a minute for a 0.5B model) and pays back on long phases: the update of bench/rl_vs_trl.py's step took "
-        "0.23 s instead of 0.36 s on an H200 (bench/RESULTS.md). Generation is unaffected. *(our default: off, "
-        "as TRL's torch_compile)*"))
+        "Run the trainer's forward/backward through torch.compile, which fuses the norms, rotary and activation "
+        "elementwise kernels. Costs compilation: about 50 s for a 0.5B model on an H200, and once the batch width "
+        "changes a second one for dynamic widths (about 3 min), after which widths no longer recompile. On "
+        "bench/rl_vs_trl.py's step the update took 0.23 s instead of 0.35 s (bench/RESULTS.md). Generation is "
+        "unaffected. *(our default: off, as TRL's torch_compile)*"))
     max_grad_norm: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas *(our default)*.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay *(our default 0)*.")

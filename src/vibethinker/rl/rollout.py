@@ -65,15 +65,17 @@ def build_batch(groups: list[RolloutGroup], pad_id: int, mask_truncated: bool = 
             if c.token_ids and not (mask_truncated and c.finish_reason == "length")]
     lengths = [len(p) + len(c.token_ids) for p, c, _ in rows]
     width = max(lengths, default=2)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    response_mask = torch.zeros((len(rows), width - 1))
-    generator_logprobs = torch.zeros((len(rows), width - 1))
-    for row, (prompt_ids, completion, _) in enumerate(rows):
-        n_prompt, n = len(prompt_ids), len(prompt_ids) + len(completion.token_ids)
-        input_ids[row, :n] = torch.tensor(prompt_ids + completion.token_ids, dtype=torch.long)
-        attention_mask[row, :n] = 1
-        response_mask[row, n_prompt - 1:n - 1] = 1.0
-        generator_logprobs[row, n_prompt - 1:n - 1] = torch.tensor(completion.logprobs, dtype=torch.float32)
+    # whole tensors from padded lists at once: per-row tensor writes cost more than the rest of the batch
+    input_ids = torch.tensor([p + c.token_ids + [pad_id] * (width - n) for (p, c, _), n in zip(rows, lengths)],
+                             dtype=torch.long).reshape(len(rows), width)
+    generator_logprobs = torch.tensor([[0.0] * (len(p) - 1) + c.logprobs + [0.0] * (width - n)
+                                       for (p, c, _), n in zip(rows, lengths)],
+                                      dtype=torch.float32).reshape(len(rows), width - 1)
+    ends = torch.tensor(lengths, dtype=torch.long)[:, None]
+    starts = torch.tensor([len(p) for p, _, _ in rows], dtype=torch.long)[:, None]
+    positions = torch.arange(width)
+    attention_mask = (positions < ends).long()
+    # response token j of a row sits at position n_prompt + j; its log-prob is predicted at position n_prompt + j - 1
+    response_mask = ((positions[:-1] >= starts - 1) & (positions[:-1] < ends - 1)).float()
     advantages = torch.tensor([a for _, _, a in rows], dtype=torch.float32)
     return TrainingBatch(input_ids, attention_mask, response_mask, advantages, generator_logprobs, lengths)

@@ -47,6 +47,7 @@ from vibethinker.utils.files import write_json_atomic
 from vibethinker.utils.progress import progress_bar
 from vibethinker.utils.rng import restore_rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog, read_metrics
+from vibethinker.utils.runtime import long_lived_objects_frozen
 from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
 
 RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend", "eval_every",
@@ -229,7 +230,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
 
     # The compiled wrapper shares the model's parameters: the optimiser, the generator and saving see the same ones.
-    policy = torch.compile(model, dynamic=True) if config.torch_compile else model
+    policy = torch.compile(model) if config.torch_compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
                                   weight_decay=config.weight_decay, fused=device.type == "cuda")
     step = 0
@@ -259,7 +260,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     pad_id = tokenizer.pad_token_id
     started = time.time()
     last_reward = float("nan")
-    with progress_bar() as bar:
+    with progress_bar() as bar, long_lived_objects_frozen() as freeze_warm_objects:
         task = bar.add_task("rl", total=total_steps, completed=step, info="")
         while step < total_steps:
             if stop_after_steps is not None and step >= stop_after_steps:
@@ -296,6 +297,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
                 save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
+            freeze_warm_objects()  # after the first step: engine graphs captured, the policy compiled
             bar.update(task, completed=step, info=(
                 f"reward {last_reward:.3f} | w {metrics['mgpo_weight_mean']:.2f} | entropy {stats.entropy:.3f} | "
                 f"len {metrics['response_length_mean']:.0f} | cut {metrics['truncated_share']:.2f}"))

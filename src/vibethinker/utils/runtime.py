@@ -1,8 +1,11 @@
-"""Process-wide torch settings: thread counts, determinism, quiet library output."""
+"""Process-wide settings: torch thread counts, quiet library output, the garbage collector in training loops."""
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def configure_torch_threads(threads: int | None = None) -> int:
@@ -27,3 +30,28 @@ def quiet_transformers() -> None:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+
+
+@contextmanager
+def long_lived_objects_frozen() -> Iterator[Callable[[], None]]:
+    """Yields ``freeze()``: call it once the loop is warm (model, engine, compiled graphs built) to move every
+    object alive then out of the garbage collector's view (``gc.freeze``); leaving the block gives them back.
+
+    Why: a full collection walks every tracked object - a loaded transformers / torch.compile process has
+    hundreds of thousands - and costs 0.2-0.3 s whenever the rollouts' short-lived lists trigger one; frozen,
+    it walks only what the loop allocated since. Reference counting still frees frozen objects.
+    """
+    frozen = False
+
+    def freeze() -> None:
+        nonlocal frozen
+        if not frozen:
+            gc.collect()
+            gc.freeze()
+            frozen = True
+
+    try:
+        yield freeze
+    finally:
+        if frozen:
+            gc.unfreeze()

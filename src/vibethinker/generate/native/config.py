@@ -39,7 +39,8 @@ class EngineConfig(BaseModel):
     decode_window: int | None = Field(
         None, ge=1, description="Decode steps chained on the device between two host synchronisations (each "
         "step's sampled tokens feed the next); a sequence that stops inside a window computes, then drops, the "
-        "window's remaining steps. None: 8 with CUDA graphs, else 1. *(our default: the host's per-step work then "
-        "overlaps the GPU's)*")
+        "window's remaining steps. None: 16 with CUDA graphs, else 1. *(our default: the host's per-window work "
+        "- appending tokens, stops, new cache blocks - then costs the GPU little; on the H200 RL benchmark a "
+        "decode step took 1.40 / 1.32 / 1.28 ms with windows of 8 / 16 / 32)*")
     ignore_eos: bool = Field(False, description="Never stop at a stop token (benchmarks: every sequence runs to "
                                                 "max_new_tokens). *(our default)*")

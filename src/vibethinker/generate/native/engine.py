@@ -126,7 +126,7 @@ class LLMEngine:
         """Steps to chain for this decode batch: the configured window, no longer than the longest remaining
         generation, and short enough that no position passes max_model_len; 1 when the cache cannot hold the
         window's tokens (then the one-step path preempts as usual)."""
-        window = self.config.decode_window or (8 if self.runner.graphs else 1)
+        window = self.config.decode_window or (16 if self.runner.graphs else 1)
         window = min(window, max(seq.max_new_tokens - seq.num_generated for seq in seqs),
                      min(self.max_model_len - len(seq) + 1 for seq in seqs))
         if window > 1 and not self.kv.reserve(seqs, window - 1):
