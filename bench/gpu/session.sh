@@ -3,7 +3,7 @@
 # halves, .gguf_a/part then .gguf_b/part, because one call carries at most 64 MiB):
 #   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
 #   bash bench/gpu/session.sh profile # carry .whl .gguf_a: the engine's decode under the profiler (instead of trl)
-#   bash bench/gpu/session.sh speed   # carry .whl: profile, then RL step time vs TRL (no GGUF needed)
+#   bash bench/gpu/session.sh speed   # carry .whl: decode profile, then RL step time of ours (eager, compiled) vs TRL
 #   bash bench/gpu/session.sh diagnose  # carry .whl: one RL step phase by phase, under the profiler
 #   bash bench/gpu/session.sh synthetic  # carry .whl: the synthetic-h200 recipe for BUDGET s; call again to resume
 #   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
@@ -25,15 +25,12 @@ case "$1" in
     cp .gguf_a/part /tmp/gg/a
     python3 bench/profile_decode.py 2>&1 | tee "$OUT/profile_decode.log" | grep -v -i "warn" | tail -60
     ;;
-  speed)  # carry .whl: the profile (prefill A/B, top kernels), the RL step vs TRL, ours with one micro-batch of 128
+  speed)  # carry .whl: the decode profile, then the RL step of ours (eager, compiled) vs TRL, in one process
     python3 bench/profile_decode.py > "$OUT/profile_decode.log" 2>&1
-    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,40p'
-    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --steps 10 --warmup 3 --work-dir /tmp/rlvt \
-      --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1
-    tail -5 "$OUT/rl_vs_trl.log"
-    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides ours --micro-batch-size 128 --steps 10 \
-      --warmup 3 --work-dir /tmp/rlvt128 --out "$OUT/rl_vs_trl_ours_mb128.json" > "$OUT/rl_vs_trl_mb128.log" 2>&1
-    tail -4 "$OUT/rl_vs_trl_mb128.log"
+    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,8p'
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides ours,ours-compiled,trl --steps 10 --warmup 3 \
+      --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1
+    tail -6 "$OUT/rl_vs_trl.log"
     ;;
   diagnose)  # carry .whl: where one RL step's time goes (bench/profile_rl_step.py), then ours, eager and compiled, for 9 steps
     python3 bench/profile_rl_step.py > "$OUT/profile_rl_step.log" 2>&1 || echo "profile_rl_step failed: rc $?"
