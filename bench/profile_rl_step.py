@@ -8,7 +8,7 @@ the batch, the forward/backward, the grad-norm clip and the optimiser step. Then
   short gaps (under 4 us: the device scheduling the next kernel of a captured graph) and long ones (the device
   waiting for the host);
 * one update: the top kernels by GPU time, and GPU busy against wall time;
-* the update with the HF model under ``torch.compile``, static and dynamic shapes, on two batch widths (compile
+* the update with the model's forward and log-probs under ``torch.compile``, static and dynamic shapes, on two batch widths (compile
   times reported apart); the decode at windows of 8, 16 and 32 steps.
 
 ``python bench/profile_rl_step.py`` on the GPU machine (no result file); ``--smoke`` for a seconds-long CPU check.
@@ -28,11 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rl_vs_trl import FULL, SMOKE, bench_problems, build_checkpoint, ours_reward  # noqa: E402
 
 from vibethinker.generate import make_generator  # noqa: E402
-from vibethinker.generate.native.weights import live_tensors  # noqa: E402
 from vibethinker.model import load_model, load_tokenizer  # noqa: E402
 from vibethinker.rl.config import RLConfig  # noqa: E402
 from vibethinker.rl.rollout import build_batch, rollout  # noqa: E402
-from vibethinker.rl.trainer import accumulate_gradients  # noqa: E402
+from vibethinker.rl.trainer import accumulate_gradients, token_logprobs  # noqa: E402
 
 SHORT_GAP_US = 4.0
 
@@ -87,20 +86,20 @@ def main() -> None:
     engine = getattr(generator, "engine", None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=cuda)
 
-    def update(net, batch):
-        stats = accumulate_gradients(net, batch, config, device)
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    def update(batch, logprobs_fn=token_logprobs):
+        stats = accumulate_gradients(model, batch, config, device, logprobs_fn=logprobs_fn)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return stats
 
     for step in range(3):  # warm-up: graphs, autotuning, allocator
         groups = rollout(generator, problems, config, seed=step, reward_fn=ours_reward)
-        update(model, build_batch(groups, tokenizer.pad_token_id))
+        update(build_batch(groups, tokenizer.pad_token_id))
 
     print("== one step, phase by phase (s)")
     if engine is not None:
-        _, load_s = timed(lambda: engine.load(live_tensors(model), "the live model"))
+        _, load_s = timed(generator.copy_live_weights)
         print(f"weight copy into the engine {load_s:.4f}")
     groups, rollout_s = timed(lambda: rollout(generator, problems, config, seed=7, reward_fn=ours_reward))
     if engine is not None:
@@ -138,23 +137,23 @@ def main() -> None:
               f"{count / steps:.0f} kernels")
 
     with torch.profiler.profile(activities=activities) as prof:
-        _, wall = timed(lambda: update(model, batch))
+        _, wall = timed(lambda: update(batch))
     if cuda:
         span, busy, short, long, count = kernel_gaps(prof)
         print(f"== update under the profiler: wall {wall:.3f} s, {count} kernels, busy {busy:.1f} ms, short gaps "
               f"{short:.1f} ms, long gaps {long:.1f} ms")
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=70))
 
-    print("== the update with torch.compile(model), static then dynamic shapes")
+    print("== the update with torch.compile(token_logprobs), static shapes (--dynamic: then dynamic ones)")
     other = build_batch(rollout(generator, problems, config, seed=10, reward_fn=ours_reward), tokenizer.pad_token_id)
-    eager = min(timed(lambda: update(model, batch))[1] for _ in range(3))
+    eager = min(timed(lambda: update(batch))[1] for _ in range(3))
     for dynamic in (False,) if "--dynamic" not in sys.argv else (False, True):  # dynamic: ~3 min to compile
         try:
             torch._dynamo.reset()
-            compiled = torch.compile(model, dynamic=dynamic)
-            _, first = timed(lambda: update(compiled, batch))
-            _, second = timed(lambda: update(compiled, other))  # another width: a recompile unless dynamic
-            times = [timed(lambda: update(compiled, b))[1] for b in (batch, other, batch)]
+            compiled = torch.compile(token_logprobs, dynamic=dynamic)
+            _, first = timed(lambda: update(batch, compiled))
+            _, second = timed(lambda: update(other, compiled))  # another width: a recompile unless dynamic
+            times = [timed(lambda: update(b, compiled))[1] for b in (batch, other, batch)]
             print(f"dynamic={dynamic}: first call {first:.2f} s, next width {second:.2f} s "
                   f"({batch.input_ids.shape[1]} then {other.input_ids.shape[1]} tokens); compiled "
                   f"{min(times):.4f} s vs eager {eager:.4f} s")

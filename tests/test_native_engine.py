@@ -274,7 +274,19 @@ def test_live_model_weight_update_is_seen(tiny):
         live.model.layers[0].self_attn.q_proj.bias.add_(0.5)
     after = generator.generate(prompts, sampling)
     assert [c.token_ids for c in after] != [c.token_ids for c in before]
-    for c in after:
+    _assert_follows(live, tokenizer, generator, prompts, after, sampling)
+    # parameters replaced by other tensors (not updated in place) are found too
+    state = {name: tensor.clone() for name, tensor in live.state_dict().items()}
+    state["model.layers.0.mlp.down_proj.weight"].mul_(2.0)
+    live.load_state_dict(state, assign=True)
+    replaced = generator.generate(prompts, sampling)
+    assert [c.token_ids for c in replaced] != [c.token_ids for c in after]
+    _assert_follows(live, tokenizer, generator, prompts, replaced, sampling)
+
+
+def _assert_follows(live, tokenizer, generator, prompts, completions, sampling) -> None:
+    """The completions are the live model's greedy ones, with its log-probs."""
+    for c in completions:
         assert c.token_ids == _reference_greedy(live, tokenizer, prompts[c.prompt_index], 12,
                                                 generator.stop_ids(sampling))
         expected = _teacher_forced_logprobs(live, tokenizer, prompts[c.prompt_index], c.token_ids, 1.0)

@@ -91,22 +91,25 @@ class UpdateStats:
     tokens: int  # prompt + response tokens through the trainer
 
 
-def response_logprobs(model: torch.nn.Module, batch: TrainingBatch, device: torch.device,
-                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-probs [B, T-1] of the next tokens, logits / T [B, T-1, V]) at the rollout temperature."""
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        logits = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-                       use_cache=False).logits
-    logits = logits[:, :-1].float() / temperature
-    log_probs = torch.log_softmax(logits, dim=-1)
-    targets = batch.input_ids[:, 1:].to(device)
-    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1), log_probs
+def token_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs [B, T-1] of the next tokens at the rollout temperature, entropy [B, T-1] of that distribution,
+    without gradient). One function, so that ``torch_compile`` fuses the fp32 log-softmax, the gather and the
+    entropy with the model instead of writing three vocabulary-wide fp32 tensors per micro-batch."""
+    with torch.autocast(device_type=input_ids.device.type, dtype=torch.bfloat16,
+                        enabled=input_ids.device.type == "cuda"):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    log_dist = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
+    logprobs = log_dist.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    dist = log_dist.detach()
+    return logprobs, -(dist.exp() * dist).sum(-1)
 
 
 def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: RLConfig, device: torch.device,
-                         ref_model: torch.nn.Module | None = None) -> UpdateStats:
+                         ref_model: torch.nn.Module | None = None, logprobs_fn=token_logprobs) -> UpdateStats:
     """Forward/backward over micro-batches of ``config.micro_batch_size`` sequences; gradients add up to the
-    one-big-batch gradient because every micro-batch divides by the global token and sequence counts."""
+    one-big-batch gradient because every micro-batch divides by the global token and sequence counts.
+    ``logprobs_fn`` is :func:`token_logprobs` or its compiled form."""
     global_tokens = float(max(1, batch.n_response_tokens))
     global_sequences = float(max(1, batch.n_sequences))
     totals = dict(loss=0.0, policy_loss=0.0, kl=0.0, clip=0.0, ratio=0.0, entropy=0.0, gap=0.0)
@@ -114,11 +117,12 @@ def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: R
     for start in range(0, batch.n_sequences, config.micro_batch_size):
         micro = batch.rows(start, start + config.micro_batch_size)
         mask = micro.response_mask.to(device)
-        logprobs, log_dist = response_logprobs(model, micro, device, config.temperature)
+        input_ids, attention_mask = micro.input_ids.to(device), micro.attention_mask.to(device)
+        logprobs, entropy = logprobs_fn(model, input_ids, attention_mask, config.temperature)
         ref_logprobs = None
         if ref_model is not None:
             with torch.no_grad():
-                ref_logprobs = response_logprobs(ref_model, micro, device, config.temperature)[0]
+                ref_logprobs = token_logprobs(ref_model, input_ids, attention_mask, config.temperature)[0]
         out = policy_loss(logprobs, logprobs.detach(), micro.advantages.to(device), mask, clip_low=config.clip_low,
                           clip_high=config.clip_high, aggregation=config.loss_aggregation,
                           global_tokens=global_tokens, global_sequences=global_sequences,
@@ -127,7 +131,6 @@ def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: R
         out.loss.backward()
         n_tok = float(mask.sum())
         with torch.no_grad():
-            entropy = -(log_dist.exp() * log_dist).sum(-1)
             totals["entropy"] += float((entropy * mask).sum())
             gap = (micro.generator_logprobs.to(device) - logprobs.detach()).abs()
             totals["gap"] += float((gap * mask).sum())
@@ -137,7 +140,7 @@ def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: R
         totals["clip"] += out.clip_fraction * n_tok
         totals["ratio"] += out.ratio_mean * n_tok
         tokens += sum(micro.lengths)
-        del logprobs, log_dist, out
+        del logprobs, entropy, out
     n = global_tokens
     return UpdateStats(totals["loss"], totals["policy_loss"], totals["kl"] / n, totals["clip"] / n,
                        totals["ratio"] / n if batch.n_sequences else 1.0, totals["entropy"] / n, totals["gap"] / n,
@@ -229,8 +232,8 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                                batch_size=config.generation_batch_size)
     total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
 
-    # The compiled wrapper shares the model's parameters: the optimiser, the generator and saving see the same ones.
-    policy = torch.compile(model) if config.torch_compile else model
+    # Compiled, the function still trains the model's own parameters: the optimiser, generator and saving see them.
+    logprobs_fn = torch.compile(token_logprobs) if config.torch_compile else token_logprobs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
                                   weight_decay=config.weight_decay, fused=device.type == "cuda")
     step = 0
@@ -272,7 +275,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
             t1 = time.time()
             model.train()
             if batch.n_sequences:
-                stats = accumulate_gradients(policy, batch, config, device, ref_model)
+                stats = accumulate_gradients(model, batch, config, device, ref_model, logprobs_fn)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm))
                 optimizer.step()
             else:  # every response was masked out: nothing to learn from this batch

@@ -23,7 +23,7 @@ from vibethinker.generate.native.models import DecoderLM, spec_from_config
 from vibethinker.generate.native.sampler import Sampler, row_seed
 from vibethinker.generate.native.scheduler import Scheduler
 from vibethinker.generate.native.sequence import Sequence
-from vibethinker.generate.native.weights import checkpoint_tensors, live_tensors, load_weights
+from vibethinker.generate.native.weights import LiveWeightCopy, checkpoint_tensors, load_weights
 from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -171,6 +171,7 @@ class NativeGenerator(Generator):
                 raise ValueError("a live model needs its tokenizer: NativeGenerator(model, tokenizer)")
             self.engine = LLMEngine(model.config, config, device=next(model.parameters()).device)
             self.tokenizer, self.generation_config, self.live_model = tokenizer, model.generation_config, model
+            self.copy_live_weights = LiveWeightCopy(self.engine.model, model)
 
     def stop_ids(self, sampling: SamplingParams) -> list[int]:
         return resolve_stop_ids(sampling, self.generation_config, self.tokenizer)
@@ -182,7 +183,7 @@ class NativeGenerator(Generator):
         if not encoded:
             return []
         if self.live_model is not None:
-            self.engine.load(live_tensors(self.live_model), "the live model")
+            self.copy_live_weights()
         seqs = self.engine.generate(encoded, sampling, self.stop_ids(sampling))
         return [Completion(seq.prompt_index, seq.sample_index, seq.generated_ids,
                            self.tokenizer.decode(seq.generated_ids, skip_special_tokens=True), seq.logprobs,

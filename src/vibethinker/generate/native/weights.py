@@ -1,11 +1,12 @@
 """Fills the engine's model from a checkpoint folder (safetensors) or from a live transformers model.
 
-Both go through :func:`load_weights`, which takes ``(checkpoint name, tensor)`` pairs: names ending in
+Both go through :func:`weight_targets`, which takes ``(checkpoint name, tensor)`` pairs: names ending in
 ``q_proj`` / ``k_proj`` / ``v_proj`` / ``gate_proj`` / ``up_proj`` land in their shard of the fused projection
 (:data:`.models.decoder.PACKED`), every other name in the parameter of the same name. Copies are in place and cast
 to the engine's dtype and device, so a live model can be re-copied before every generation (after each optimiser
 step of RL) without reallocating anything that a CUDA graph captured: a device-to-device copy, no disk round trip.
-Every engine parameter must be written, or loading fails naming the missing ones.
+Every engine parameter must be written, or loading fails naming the missing ones. A live model's copy is planned
+once and replayed (:class:`LiveWeightCopy`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
 @torch.no_grad()
 def load_weights(model: DecoderLM, tensors: Iterable[tuple[str, torch.Tensor]], source: str) -> None:
+    for target, tensor in weight_targets(model, tensors, source):  # one at a time: checkpoints stream from disk
+        target.copy_(tensor)
+
+
+def weight_targets(model: DecoderLM, tensors: Iterable[tuple[str, torch.Tensor]],
+                   source: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(engine tensor, checkpoint tensor)`` for each checkpoint tensor that the engine holds; shapes checked,
+    unexpected names refused, and at the end every engine parameter must have had its tensor."""
     params = dict(model.named_parameters())
     loaded: set[str] = set()
     for name, tensor in tensors:
@@ -36,13 +45,13 @@ def load_weights(model: DecoderLM, tensors: Iterable[tuple[str, torch.Tensor]], 
                 module = model.get_submodule(target)
             except AttributeError:
                 raise ValueError(f"{source}: unexpected tensor {name!r} for {model.spec.architecture}") from None
-            module.load(kind, tensor.to(module.weight.dtype), shard)
+            yield module.shard_rows(kind, shard, tensor.shape), tensor
             loaded.add(f"{target}.{kind}#{shard}")
         elif name in params:
             param = params[name]
             if param.shape != tensor.shape:
                 raise ValueError(f"{source}: {name} has shape {tuple(tensor.shape)}, expected {tuple(param.shape)}")
-            param.data.copy_(tensor)
+            yield param.data, tensor
             loaded.add(name)
         else:
             raise ValueError(f"{source}: unexpected tensor {name!r} for {model.spec.architecture}")
@@ -50,6 +59,30 @@ def load_weights(model: DecoderLM, tensors: Iterable[tuple[str, torch.Tensor]], 
     if missing:
         raise ValueError(f"{source}: missing weights for the native engine: {', '.join(missing[:8])}"
                          + (f" (+{len(missing) - 8} more)" if len(missing) > 8 else ""))
+
+
+class LiveWeightCopy:
+    """Copies a live transformers model's current parameters into the engine before each generation (RL).
+
+    The (engine tensor, parameter) pairs are worked out once and replayed as one multi-tensor copy: an optimiser
+    updates parameters in place, so the pairs stay valid; they are worked out again whenever the model's
+    parameters are other tensors than last time (e.g. after ``load_state_dict(assign=True)``).
+    """
+
+    def __init__(self, engine_model: DecoderLM, hf_model: torch.nn.Module):
+        self.engine_model, self.hf_model = engine_model, hf_model
+        self.storage: tuple[int, ...] = ()
+        self.targets: list[torch.Tensor] = []
+        self.sources: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        storage = tuple(p.data_ptr() for p in self.hf_model.parameters())
+        if storage != self.storage:
+            pairs = list(weight_targets(self.engine_model, live_tensors(self.hf_model), "the live model"))
+            self.targets, self.sources = [t for t, _ in pairs], [s for _, s in pairs]
+            self.storage = storage
+        torch._foreach_copy_(self.targets, self.sources)
 
 
 def _expected(model: DecoderLM) -> set[str]:

@@ -26,11 +26,16 @@ class Linear(nn.Module):
     def load(self, kind: str, tensor: torch.Tensor, shard: int = 0) -> None:
         """Copy a checkpoint ``weight`` or ``bias`` into the rows of shard ``shard`` (in place: CUDA graphs and
         other holders of the parameter keep seeing it)."""
+        self.shard_rows(kind, shard, tensor.shape).copy_(tensor)
+
+    def shard_rows(self, kind: str, shard: int, shape: torch.Size) -> torch.Tensor:
+        """The rows of shard ``shard`` of the ``weight`` or ``bias``, a view, checked against a checkpoint tensor's
+        ``shape``."""
         target = self.weight if kind == "weight" else self.bias
         if target is None:
             raise ValueError(f"this projection has no {kind}, but the checkpoint has one")
         start = sum(self.shard_sizes[:shard])
         rows = target.data[start:start + self.shard_sizes[shard]]
-        if rows.shape != tensor.shape:
-            raise ValueError(f"{kind} shard {shard}: checkpoint shape {tuple(tensor.shape)}, expected {tuple(rows.shape)}")
-        rows.copy_(tensor)
+        if rows.shape != shape:
+            raise ValueError(f"{kind} shard {shard}: checkpoint shape {tuple(shape)}, expected {tuple(rows.shape)}")
+        return rows
