@@ -11,8 +11,7 @@ the batch, the forward/backward, the grad-norm clip and the optimiser step. Then
 * the update with the model's forward and log-probs under ``torch.compile``, static and dynamic shapes, on two batch widths (compile
   times reported apart); the decode at windows of 8, 16 and 32 steps.
 
-``python bench/profile_rl_step.py`` on the GPU machine (no result file); ``--smoke`` for a seconds-long CPU check;
-``--ab``: after the phases, only the update with and without the padding mask, eager and compiled.
+``python bench/profile_rl_step.py`` on the GPU machine (no result file); ``--smoke`` for a seconds-long CPU check.
 """
 
 from __future__ import annotations
@@ -125,28 +124,6 @@ def main() -> None:
             print(f"decode_window {window}: rollout {seconds:.4f} s, decode "
                   f"{1e3 * s['decode_seconds'] / max(1, s['decode_steps']):.3f} ms/step")
         engine.config.decode_window = default_window
-
-    # Right-padded rows need no padding mask: causality already hides the pads that follow a row's tokens.
-    def unmasked(net, input_ids, attention_mask, temperature):
-        return token_logprobs(net, input_ids, None, temperature)
-
-    with torch.no_grad():
-        micro = batch.rows(0, config.micro_batch_size)
-        ids, mask = micro.input_ids.to(device), micro.attention_mask.to(device)
-        response = micro.response_mask.to(device).bool()
-        gap = (token_logprobs(model, ids, mask, 1.0)[0] - unmasked(model, ids, mask, 1.0)[0])[response].abs().max()
-    masked_s = min(timed(lambda: update(batch))[1] for _ in range(3))
-    unmasked_s = min(timed(lambda: update(batch, unmasked))[1] for _ in range(3))
-    print(f"== padding mask: update {masked_s:.4f} s with, {unmasked_s:.4f} s without; response log-probs differ by "
-          f"at most {float(gap):.2e}")
-    if "--ab" in sys.argv:  # the same, compiled
-        for name, fn in (("with", token_logprobs), ("without", unmasked)):
-            torch._dynamo.reset()
-            compiled = torch.compile(fn)
-            _, first = timed(lambda: update(batch, compiled))
-            print(f"compiled, {name} padding mask: first call {first:.1f} s, then "
-                  f"{min(timed(lambda: update(batch, compiled))[1] for _ in range(3)):.4f} s")
-        return
 
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     if engine is not None and cuda:

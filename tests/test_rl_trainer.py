@@ -16,7 +16,7 @@ from vibethinker.model import load_model, load_tokenizer
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.rewards import GroupReward
 from vibethinker.rl.rollout import build_batch, rollout
-from vibethinker.rl.trainer import accumulate_gradients, step_problems, train_rl
+from vibethinker.rl.trainer import accumulate_gradients, step_problems, token_logprobs, train_rl
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +205,24 @@ def test_torch_compile_trains_the_same_weights(tmp_path, warm_checkpoint, easy_p
     # the compiled kernels move it by up to about 1e-5; a wrong gradient would flip whole steps
     for name in eager:
         torch.testing.assert_close(compiled[name] - start[name], eager[name] - start[name], atol=1e-4, rtol=0)
+
+
+def test_right_padded_rows_need_no_padding_mask(warm_checkpoint, easy_problems):
+    """The trainer's forward leaves the padding mask out: on right-padded rows of different lengths every response
+    token gets the log-prob of a forward with the mask (and of the row alone, unpadded)."""
+    config = _config(max_new_tokens=18, group_size=4)
+    groups, tokenizer = _rollouts(warm_checkpoint, easy_problems[:4], config)
+    batch = build_batch(groups, tokenizer.pad_token_id)
+    assert len(set(batch.lengths)) > 1
+    model = load_model(warm_checkpoint, device="cpu", dtype=torch.float32).eval()
+    with torch.no_grad():
+        unmasked, _ = token_logprobs(model, batch.input_ids, 1.0)
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]
+        masked = torch.log_softmax(logits, -1).gather(-1, batch.input_ids[:, 1:, None])[..., 0]
+        shortest = batch.lengths.index(min(batch.lengths))
+        alone, _ = token_logprobs(model, batch.input_ids[shortest:shortest + 1, :min(batch.lengths)], 1.0)
+    response = batch.response_mask.bool()
+    torch.testing.assert_close(unmasked[response], masked[response], atol=1e-5, rtol=0)
+    width = min(batch.lengths) - 1
+    torch.testing.assert_close(unmasked[shortest, :width][response[shortest, :width]],
+                               alone[0][response[shortest, :width]], atol=1e-5, rtol=0)

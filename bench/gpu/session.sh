@@ -39,9 +39,6 @@ case "$1" in
       --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl_ours.json" > "$OUT/rl_vs_trl_ours.log" 2>&1
     tail -5 "$OUT/rl_vs_trl_ours.log"
     ;;
-  ab)  # carry .whl: one RL step phase by phase, then the update with and without the padding mask
-    python3 bench/profile_rl_step.py --ab 2>&1 | tee "$OUT/profile_rl_step_ab.log" | grep -v -i "warn\|Loading weights\|Writing model"
-    ;;
   synthetic)  # carry .whl: recipes/synthetic-h200.yaml; a second call resumes it (finished stages are skipped)
     timeout "${BUDGET:-560}" python3 -c "from vibethinker.cli import app; app()" run synthetic-h200 --out /tmp/synth \
       > "$OUT/synthetic.log" 2>&1 || echo "run stopped: rc $?"
@@ -62,5 +59,5 @@ case "$1" in
     tar czf "$OUT/smolrl.tgz" -C /tmp/smolrl --exclude='*.safetensors' --exclude='*.pt' --exclude=tensorboard \
       --exclude=samples.jsonl . || true
     ;;
-  *) echo "usage: session.sh trl|profile|speed|diagnose|ab|synthetic|smollm2" >&2; exit 2 ;;
+  *) echo "usage: session.sh trl|profile|speed|diagnose|synthetic|smollm2" >&2; exit 2 ;;
 esac

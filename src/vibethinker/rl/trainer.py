@@ -91,14 +91,18 @@ class UpdateStats:
     tokens: int  # prompt + response tokens through the trainer
 
 
-def token_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, temperature: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probs [B, T-1] of the next tokens at the rollout temperature, entropy [B, T-1] of that distribution,
-    without gradient). One function, so that ``torch_compile`` fuses the fp32 log-softmax, the gather and the
-    entropy with the model instead of writing three vocabulary-wide fp32 tensors per micro-batch."""
+    without gradient) of right-padded rows (:func:`~vibethinker.rl.rollout.build_batch`).
+
+    No padding mask: causal attention already keeps every real token from seeing the pads that follow it, so its
+    log-prob is the masked forward's (equal on the H200 benchmark) and the pads' outputs are never read; the mask
+    only selected a slower attention kernel (bench/RESULTS.md). One function, so that ``torch_compile`` fuses the
+    fp32 log-softmax, the gather and the entropy with the model instead of writing vocabulary-wide fp32 tensors."""
     with torch.autocast(device_type=input_ids.device.type, dtype=torch.bfloat16,
                         enabled=input_ids.device.type == "cuda"):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logits = model(input_ids=input_ids, use_cache=False).logits
     log_dist = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
     logprobs = log_dist.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
     dist = log_dist.detach()
@@ -117,12 +121,12 @@ def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: R
     for start in range(0, batch.n_sequences, config.micro_batch_size):
         micro = batch.rows(start, start + config.micro_batch_size)
         mask = micro.response_mask.to(device)
-        input_ids, attention_mask = micro.input_ids.to(device), micro.attention_mask.to(device)
-        logprobs, entropy = logprobs_fn(model, input_ids, attention_mask, config.temperature)
+        input_ids = micro.input_ids.to(device)
+        logprobs, entropy = logprobs_fn(model, input_ids, config.temperature)
         ref_logprobs = None
         if ref_model is not None:
             with torch.no_grad():
-                ref_logprobs = token_logprobs(ref_model, input_ids, attention_mask, config.temperature)[0]
+                ref_logprobs = token_logprobs(ref_model, input_ids, config.temperature)[0]
         out = policy_loss(logprobs, logprobs.detach(), micro.advantages.to(device), mask, clip_low=config.clip_low,
                           clip_high=config.clip_high, aggregation=config.loss_aggregation,
                           global_tokens=global_tokens, global_sequences=global_sequences,
