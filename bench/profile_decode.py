@@ -1,8 +1,9 @@
 """Where the time of our RL step's sampling goes: the native engine on the rl_vs_trl workload, under the profiler.
 
 One generate call of 16 prompts x 8 samples x 256 tokens (random Qwen2 of the Qwen2.5-0.5B shape, vocab 16k,
-bf16, ``ignore_eos``) after a warm-up call; prints the engine's own prefill/decode split, the wall time per decode
-step, the GPU busy time per decode step, and the profiler's top operators by GPU and by CPU time. No result file:
+bf16, ``ignore_eos``) after a warm-up call; prints the engine's own prefill/decode split (with the paged and the
+SDPA prefill), the decode time per step with the one-kernel and the two-kernel decode attention, the wall time per
+decode step, the GPU busy time per decode step, and the profiler's top operators by GPU and by CPU time. No result file:
 this is a diagnostic for the next optimisation, run on the GPU machine (``python bench/profile_decode.py``).
 """
 
@@ -54,6 +55,21 @@ def main() -> None:
               f"{stats['prefill_tokens']} tokens); decode {stats['decode_seconds']:.3f} s in "
               f"{stats['decode_steps']} steps = {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} "
               "ms/step")
+    runner.paged_prefill_max_tokens = paged_limit
+    # The decode attention A/B: RoPE + K/V write + attention in one kernel per layer (the default), then the two
+    # kernels it replaces, in a second engine on the same checkpoint (the graphs are captured with one or the other).
+    unfused = make_generator(str(checkpoint), backend="native", batch_size=256, ignore_eos=True,
+                             fused_decode_attention=False)
+    unfused.generate(prompts, sampling)
+    for label, candidate in (("one-kernel decode attention", generator), ("RoPE + store, then attention", unfused),
+                             ("one-kernel decode attention", generator)):
+        sync()
+        candidate.generate(prompts, sampling)
+        sync()
+        stats = candidate.engine.stats
+        print(f"{label}: decode {stats['decode_seconds']:.3f} s in {stats['decode_steps']} steps = "
+              f"{1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.3f} ms/step")
+    del unfused
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
         generator.generate(prompts, sampling)

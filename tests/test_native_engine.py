@@ -331,9 +331,9 @@ def test_kv_cache_manager_shares_full_prompt_blocks_and_frees_them():
 
 
 def test_triton_kernels_under_the_interpreter():
-    """The GPU kernels (paged decode attention, sampler, RMSNorm, RoPE + K/V store) checked on CPU by Triton's
-    interpreter, alone and inside the engine. Triton reads TRITON_INTERPRET when it is first imported (torch
-    imports it early), so the checks run in a fresh interpreter: this file run as a script."""
+    """The GPU kernels (paged decode attention, alone and with RoPE + K/V store, sampler, RMSNorm, RoPE + K/V store)
+    checked on CPU by Triton's interpreter, alone and inside the engine. Triton reads TRITON_INTERPRET when it is
+    first imported (torch imports it early), so the checks run in a fresh interpreter: this file run as a script."""
     pytest.importorskip("triton")
     done = subprocess.run([sys.executable, __file__], env={**os.environ, "TRITON_INTERPRET": "1"}, check=False,
                           capture_output=True, text=True, timeout=300)
@@ -366,6 +366,36 @@ def _check_triton_decode_attention() -> None:
     ours = decode_attention_triton(q, keys, values, table, rows, lengths, dim ** -0.5, block)
     reference = decode_attention_torch(q, keys, values, table, rows, lengths, dim ** -0.5, block)
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
+
+
+def _check_fused_decode_attention() -> None:
+    """RoPE + K/V write + attention in one kernel equals the two kernels it replaces (head sizes 64 and 32)."""
+    from vibethinker.generate.native.layers.fused_triton import rope_store_triton
+    from vibethinker.generate.native.layers.paged_decode_triton import (
+        decode_attention_triton,
+        rope_store_decode_triton,
+    )
+    from vibethinker.generate.native.layers.rotary import RotaryEmbedding
+
+    generator = torch.Generator().manual_seed(2)
+    block = 16
+    for heads, kv_heads, dim in ((14, 2, 64), (4, 2, 32)):
+        rotary = RotaryEmbedding(1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)), 256)
+        qkv = torch.randn(3, (heads + 2 * kv_heads) * dim, generator=generator)
+        q, k, v = qkv.split([heads * dim, kv_heads * dim, kv_heads * dim], dim=-1)  # strided views, as in the model
+        q, k, v = q.view(3, heads, dim), k.view(3, kv_heads, dim), v.view(3, kv_heads, dim)
+        table = torch.randperm(40, generator=generator)[:30].view(3, 10).int()
+        rows, positions = torch.tensor([2, 0, 1]), torch.tensor([0, 99, 159])  # alone; a partial tile; 2.5 tiles
+        slots = table[rows, positions // block].long() * block + positions % block
+        caches = [torch.randn(40 * block, kv_heads, dim, generator=generator) for _ in range(2)]
+        expected_caches = [c.clone() for c in caches]
+        rotated = rope_store_triton(q, k, v, rotary.cos, rotary.sin, positions, slots, *expected_caches)
+        expected = decode_attention_triton(rotated, *expected_caches, table, rows, positions + 1, dim ** -0.5, block)
+        out = rope_store_decode_triton(q, k, v, rotary.cos, rotary.sin, positions, slots, *caches, table, rows,
+                                       dim ** -0.5, block)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+        for cache, expected_cache in zip(caches, expected_caches):
+            torch.testing.assert_close(cache, expected_cache, atol=1e-6, rtol=1e-6)
 
 
 def _check_triton_sampler() -> None:
@@ -438,18 +468,21 @@ def _check_engine_with_triton_kernels() -> None:
     from vibethinker.generate.native.weights import live_tensors
 
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    # head size 32: decode steps take the one-kernel RoPE + cache write + attention path
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=96, hidden_size=128, intermediate_size=128, num_hidden_layers=2,
                                          num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3,
                                          max_position_embeddings=128))
     prompts = [[(7 * i + j) % 96 for j in range(n)] for i, n in enumerate([3, 17, 9])]
     engines = []
-    # CPU paths; kernels with the paged prefill (every prompt token one query of the decode kernel) and decode
-    # windows of 4 steps; kernels with the per-sequence SDPA prefill and single decode steps. Two samples per
-    # prompt: the second prefills after a cached prefix.
-    for triton_paths, paged_prefill, window in ((False, 512, 1), (True, 512, 4), (True, 0, 1)):
+    # CPU paths; kernels with the paged prefill (every prompt token one query of the decode kernel), decode windows
+    # of 4 steps and the one-kernel decode attention; kernels with the per-sequence SDPA prefill, single decode
+    # steps and separate RoPE + store and attention kernels. Two samples per prompt: the second prefills after a
+    # cached prefix.
+    variants = ((False, 512, 1, True), (True, 512, 4, True), (True, 0, 1, False))
+    for triton_paths, paged_prefill, window, fused in variants:
         engine = LLMEngine(model.config, EngineConfig(max_num_seqs=8, block_size=4, ignore_eos=True,
-                                                      paged_prefill_max_tokens=paged_prefill, decode_window=window),
-                           device="cpu")
+                                                      paged_prefill_max_tokens=paged_prefill, decode_window=window,
+                                                      fused_decode_attention=fused), device="cpu")
         engine.load(live_tensors(model), "test model")
         engine.runner.use_triton = engine.sampler.use_triton = triton_paths
         engines.append(engine)
@@ -470,6 +503,7 @@ if __name__ == "__main__":  # see test_triton_kernels_under_the_interpreter
     assert os.environ.get("TRITON_INTERPRET") == "1"
     _interpreter_shim()
     _check_triton_decode_attention()
+    _check_fused_decode_attention()
     _check_triton_sampler()
     _check_fused_kernels()
     _check_engine_with_triton_kernels()

@@ -27,7 +27,7 @@ case "$1" in
     ;;
   speed)  # carry .whl: the decode profile, then the RL step of ours (eager, compiled) vs TRL, in one process
     python3 bench/profile_decode.py > "$OUT/profile_decode.log" 2>&1
-    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,8p'
+    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,11p'
     VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides ours,ours-compiled,trl --steps 10 --warmup 3 \
       --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1
     tail -6 "$OUT/rl_vs_trl.log"

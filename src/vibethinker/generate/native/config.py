@@ -36,6 +36,9 @@ class EngineConfig(BaseModel):
         "launch of the paged kernel per layer, one query token per program (GPU); a longer one runs one SDPA call "
         "per sequence and layer, which re-reads less K/V for long prompts. 0: always SDPA. *(our default: 512; "
         "RL prompts are short and n samples of a prompt add a few uncached tokens each)*")
+    fused_decode_attention: bool = Field(
+        True, description="Decode steps on CUDA apply RoPE, write the new token's K/V and attend in one Triton "
+        "kernel per layer (head sizes of 32 and up) instead of two. *(our default: fewer kernels a step)*")
     decode_window: int | None = Field(
         None, ge=1, description="Decode steps chained on the device between two host synchronisations (each "
         "step's sampled tokens feed the next); a sequence that stops inside a window computes, then drops, the "

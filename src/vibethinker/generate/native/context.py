@@ -30,6 +30,7 @@ class ForwardContext:
     rows: torch.Tensor | None = None
     block_table: torch.Tensor | None = None
     use_triton: bool = False  # the Triton kernels (CUDA) instead of the torch code, in every layer
+    fused_decode_attention: bool = False  # decode with Triton: RoPE + K/V write + attention in one kernel
 
 
 _current: ForwardContext | None = None

@@ -50,7 +50,8 @@ class LLMEngine:
                                  config.prefix_sharing)
         self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len)
         self.runner = ModelRunner(self.model, num_blocks, config.block_size, config.max_num_seqs, table_width,
-                                  self.kv.table, config.cuda_graphs, config.paged_prefill_max_tokens)
+                                  self.kv.table, config.cuda_graphs, config.paged_prefill_max_tokens,
+                                  config.fused_decode_attention)
         self.sampler = Sampler(self.runner.use_triton)
         self.stats: dict[str, float] = {}  # of the last generate call
 

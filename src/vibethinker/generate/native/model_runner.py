@@ -60,9 +60,10 @@ def kv_cache_blocks(model: DecoderLM, block_size: int, dtype: torch.dtype, devic
 class ModelRunner:
     def __init__(self, model: DecoderLM, num_blocks: int, block_size: int, max_num_seqs: int,
                  max_blocks_per_seq: int, host_table: torch.Tensor, cuda_graphs: bool,
-                 paged_prefill_max_tokens: int = 0):
+                 paged_prefill_max_tokens: int = 0, fused_decode_attention: bool = True):
         self.model, self.block_size = model, block_size
         self.paged_prefill_max_tokens = paged_prefill_max_tokens
+        self.fused_decode_attention = fused_decode_attention
         self.last_prefill_paged = False  # which attention the last prefill ran (engine stats)
         spec = model.spec
         weight = model.model.embed_tokens.weight
@@ -160,7 +161,8 @@ class ModelRunner:
         size = self.block_size
         slots = self.block_table[rows, positions // size].long() * size + positions % size
         set_context(ForwardContext(is_prefill=False, slot_mapping=slots, block_size=size, context_lens=positions + 1,
-                                   rows=rows, block_table=self.block_table, use_triton=self.use_triton))
+                                   rows=rows, block_table=self.block_table, use_triton=self.use_triton,
+                                   fused_decode_attention=self.fused_decode_attention))
         return self.model(ids, positions)
 
     @torch.inference_mode()

@@ -13,8 +13,9 @@ Triton kernel on CUDA, :mod:`.fused_triton`), then attends:
   ``rows`` and ``context_lens`` (short prompts on CUDA), every new token is one query of the paged decode kernel,
   all sequences and tokens in one launch; otherwise one scaled-dot-product call per sequence with the causal mask
   aligned to the bottom right.
-* decode (one token per sequence): the Triton paged-attention kernel on CUDA (:mod:`.paged_decode_triton`),
-  :func:`decode_attention_torch` elsewhere. Grouped-query attention maps query head ``h`` to KV head
+* decode (one token per sequence): on CUDA one Triton kernel does the RoPE, the K/V write and the paged attention
+  (:mod:`.paged_decode_triton`; head sizes of 32 and up, else the two kernels), :func:`decode_attention_torch`
+  elsewhere. Grouped-query attention maps query head ``h`` to KV head
   ``h // (heads / kv_heads)``.
 """
 
@@ -40,6 +41,12 @@ class Attention(nn.Module):
         """q (tokens, heads, D), k/v (tokens, kv_heads, D), before RoPE -> (tokens, heads * D)."""
         ctx = get_context()
         rotary = self.rotary[0]
+        if ctx.use_triton and ctx.fused_decode_attention and not ctx.is_prefill and self.head_dim >= 32:
+            from vibethinker.generate.native.layers.paged_decode_triton import rope_store_decode_triton
+
+            out = rope_store_decode_triton(q, k, v, rotary.cos, rotary.sin, positions, ctx.slot_mapping, self.k_cache,
+                                           self.v_cache, ctx.block_table, ctx.rows, self.scale, ctx.block_size)
+            return out.reshape(q.shape[0], -1)
         if ctx.use_triton:
             from vibethinker.generate.native.layers.fused_triton import rope_store_triton
 

@@ -8,6 +8,12 @@ block size works. Softmax is computed online (running max ``m``, running sum ``l
 
 Lengths are read inside the kernel, so one launch shape serves every step: the kernel can be captured in a CUDA
 graph per batch size.
+
+A decode step uses :func:`rope_store_decode_triton`, the same attention with the step's RoPE and K/V cache write
+done first in the same program (one kernel a layer instead of two: at decode batch sizes a launch and the gap after
+it cost more than the work). The new token's rotated query and key stay in registers: the program attends over
+the cached tokens before it, then over the new token itself, so it never reads back what it has just written. The
+prefill, whose new tokens attend to each other, keeps the separate RoPE + store kernel.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
+from vibethinker.generate.native.layers.fused_triton import _rotate, _round
 
 
 @triton.jit
@@ -73,4 +81,99 @@ def decode_attention_triton(q: torch.Tensor, k_cache: torch.Tensor, v_cache: tor
         # Triton's default for an fp32 dot is TF32 (10-bit mantissa): 1e-2 log-prob errors measured against
         # transformers in fp32 on the H200. fp32 models get exact products; bf16 operands are exact either way.
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
+    return out
+
+
+@triton.jit
+def _rope_store_decode_kernel(q_ptr, k_ptr, v_ptr, q_stride, k_stride, v_stride, cos_ptr, sin_ptr, positions_ptr,
+                              slots_ptr, k_cache_ptr, v_cache_ptr, table_ptr, rows_ptr, out_ptr, scale, table_stride,
+                              NUM_HEADS: tl.constexpr, NUM_KV_HEADS: tl.constexpr, GROUP: tl.constexpr,
+                              GROUP_PAD: tl.constexpr, HALF: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+                              BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr):
+    seq = tl.program_id(0).to(tl.int64)
+    kv_head = tl.program_id(1)
+    position = tl.load(positions_ptr + seq).to(tl.int64)
+    slot = tl.load(slots_ptr + seq).to(tl.int64)
+    row = tl.load(rows_ptr + seq).to(tl.int64)
+    half = tl.arange(0, HALF)
+    cos = _round(tl.load(cos_ptr + position * 2 * HALF + half), out_ptr)  # both halves of a table row are equal
+    sin = _round(tl.load(sin_ptr + position * 2 * HALF + half), out_ptr)
+
+    # The new token: its group's queries and its key rotated (in registers), its key and value stored to its slot.
+    group = tl.arange(0, GROUP_PAD)
+    head_ok = (group < GROUP)[:, None]
+    heads = kv_head * GROUP + group
+    src = q_ptr + seq * q_stride + heads[:, None] * (2 * HALF) + half[None, :]
+    q1, q2 = _rotate(tl.load(src, mask=head_ok, other=0.0).to(tl.float32),
+                     tl.load(src + HALF, mask=head_ok, other=0.0).to(tl.float32), cos, sin, out_ptr)
+    src = k_ptr + seq * k_stride + kv_head * (2 * HALF) + half[None, :]
+    k1_new, k2_new = _rotate(tl.load(src).to(tl.float32), tl.load(src + HALF).to(tl.float32), cos, sin, out_ptr)
+    src = v_ptr + seq * v_stride + kv_head * (2 * HALF) + half[None, :]
+    v1_new, v2_new = tl.load(src), tl.load(src + HALF)
+    dst = (slot * NUM_KV_HEADS + kv_head) * (2 * HALF) + half[None, :]
+    tl.store(k_cache_ptr + dst, k1_new)
+    tl.store(k_cache_ptr + dst + HALF, k2_new)
+    tl.store(v_cache_ptr + dst, v1_new)
+    tl.store(v_cache_ptr + dst + HALF, v2_new)
+
+    # The cached context (positions before the new token), in tiles; the two halves of the head dimension are
+    # kept apart, as the rotation produced them.
+    m = tl.full([GROUP_PAD], float("-inf"), tl.float32)
+    l = tl.zeros([GROUP_PAD], tl.float32)
+    acc1 = tl.zeros([GROUP_PAD, HALF], tl.float32)
+    acc2 = tl.zeros([GROUP_PAD, HALF], tl.float32)
+    cached = position.to(tl.int32)
+    for start in range(0, cached, BLOCK_N):
+        tokens = start + tl.arange(0, BLOCK_N)
+        valid = tokens < cached
+        blocks = tl.load(table_ptr + row * table_stride + tokens // BLOCK_SIZE, mask=valid, other=0)
+        slots = blocks.to(tl.int64) * BLOCK_SIZE + tokens % BLOCK_SIZE
+        offsets = (slots * NUM_KV_HEADS + kv_head)[:, None] * (2 * HALF) + half[None, :]
+        k1 = tl.load(k_cache_ptr + offsets, mask=valid[:, None], other=0.0)
+        k2 = tl.load(k_cache_ptr + offsets + HALF, mask=valid[:, None], other=0.0)
+        scores = (tl.dot(q1, tl.trans(k1), input_precision=DOT_PRECISION)
+                  + tl.dot(q2, tl.trans(k2), input_precision=DOT_PRECISION)) * scale
+        scores = tl.where(valid[None, :], scores, float("-inf"))
+        m_new = tl.maximum(m, tl.max(scores, 1))
+        p = tl.exp(scores - m_new[:, None])
+        alpha = tl.exp(m - m_new)
+        l = l * alpha + tl.sum(p, 1)
+        v1 = tl.load(v_cache_ptr + offsets, mask=valid[:, None], other=0.0)
+        v2 = tl.load(v_cache_ptr + offsets + HALF, mask=valid[:, None], other=0.0)
+        acc1 = acc1 * alpha[:, None] + tl.dot(p.to(v1.dtype), v1, input_precision=DOT_PRECISION)
+        acc2 = acc2 * alpha[:, None] + tl.dot(p.to(v1.dtype), v2, input_precision=DOT_PRECISION)
+        m = m_new
+    # ... then the new token itself, from registers
+    score = (tl.sum(q1.to(tl.float32) * k1_new.to(tl.float32), 1)
+             + tl.sum(q2.to(tl.float32) * k2_new.to(tl.float32), 1)) * scale
+    m_new = tl.maximum(m, score)
+    p = tl.exp(score - m_new).to(v1_new.dtype).to(tl.float32)
+    alpha = tl.exp(m - m_new)
+    l = l * alpha + tl.exp(score - m_new)
+    acc1 = acc1 * alpha[:, None] + p[:, None] * v1_new.to(tl.float32)
+    acc2 = acc2 * alpha[:, None] + p[:, None] * v2_new.to(tl.float32)
+    dst = out_ptr + (seq * NUM_HEADS + heads)[:, None] * (2 * HALF) + half[None, :]
+    tl.store(dst, (acc1 / l[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok)
+    tl.store(dst + HALF, (acc2 / l[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok)
+
+
+def rope_store_decode_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                             positions: torch.Tensor, slots: torch.Tensor, k_cache: torch.Tensor,
+                             v_cache: torch.Tensor, block_table: torch.Tensor, rows: torch.Tensor, scale: float,
+                             block_size: int) -> torch.Tensor:
+    """One decode step's attention in one launch: RoPE on the new token's q and k, its K/V written to its slot,
+    attention over its context (the tokens before ``positions`` through its block-table row, then itself).
+
+    q (batch, heads, D), k / v (batch, kv_heads, D) with contiguous heads (views of the fused projection are fine),
+    D of at least 32 (each half of it is one side of a tensor-core product); cos / sin the (positions, D) tables of
+    :class:`.rotary.RotaryEmbedding` -> (batch, heads, D)."""
+    batch, num_heads, head_dim = q.shape
+    num_kv_heads = k.shape[1]
+    group = num_heads // num_kv_heads
+    out = torch.empty(batch, num_heads, head_dim, dtype=q.dtype, device=q.device)
+    _rope_store_decode_kernel[(batch, num_kv_heads)](
+        q, k, v, q.stride(0), k.stride(0), v.stride(0), cos, sin, positions, slots, k_cache, v_cache, block_table,
+        rows, out, scale, block_table.stride(0), NUM_HEADS=num_heads, NUM_KV_HEADS=num_kv_heads, GROUP=group,
+        GROUP_PAD=max(16, triton.next_power_of_2(group)), HALF=head_dim // 2, BLOCK_SIZE=block_size, BLOCK_N=64,
+        num_warps=4, DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
     return out
