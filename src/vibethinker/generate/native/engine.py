@@ -110,7 +110,7 @@ class LLMEngine:
             step_keys = keys + advance[:, :, None]
 
         def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-            if step_keys is not None:
+            if step_keys is not None:  # the keys carry step w's positions; the positions argument goes unread
                 return self.sampler.sample(logits, sampling, seeds, lengths, step_keys[w])
             return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths])
 
