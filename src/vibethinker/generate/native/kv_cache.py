@@ -38,6 +38,13 @@ class KVCacheManager:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every cached prefix (the weights may have changed) and free everything."""
+        if getattr(self, "refs", None) is not None and self.num_free_blocks == self.num_blocks \
+                and len(self.free_rows) == self.max_seqs:
+            # Nothing held (the last generation finished): forgetting the prefixes is enough. A block's stale hash
+            # is never trusted without its entry in hash_to_block.
+            self.hash_to_block.clear()
+            return
         self.refs = [0] * self.num_blocks
         self.block_hash: list[int | None] = [None] * self.num_blocks
         self.block_tokens: list[tuple[int, ...] | None] = [None] * self.num_blocks

@@ -90,31 +90,30 @@ class ModelRunner:
     def prefill(self, seqs: list[Sequence]) -> torch.Tensor:
         """Logits (len(seqs), vocab) after each sequence's last token; computes its uncached tokens."""
         ids, positions, new_slots, context_slots, spans, last, rows = [], [], [], [], [], [], []
-        first = slots_at = 0
-        offsets = torch.arange(self.block_size)
-        for seq in seqs:
+        first = 0
+        size = self.block_size
+        for seq in seqs:  # plain lists, one tensor each at the end: per-sequence tensor ops cost more than the rest
             start, length = seq.num_cached_tokens, len(seq)
-            slots = (torch.tensor(seq.block_ids)[:, None] * self.block_size + offsets).flatten()[:length]
+            slots = [block * size + offset for block in seq.block_ids for offset in range(size)][:length]
             ids.extend(seq.token_ids[start:])
             positions.extend(range(start, length))
-            new_slots.append(slots[start:])
-            spans.append((first, length - start, length, slots_at))
+            new_slots.extend(slots[start:])
+            spans.append((first, length - start, length, len(context_slots)))
             rows.extend([seq.row] * (length - start))
-            context_slots.append(slots)
-            slots_at += length
+            context_slots.extend(slots)
             first += length - start
             last.append(first - 1)
         device = self.device
         positions = torch.tensor(positions, device=device)
         paged = self.use_triton and max(new for _, new, _, _ in spans) <= self.paged_prefill_max_tokens
         self.last_prefill_paged = paged
-        context = ForwardContext(is_prefill=True, slot_mapping=torch.cat(new_slots).to(device),
+        context = ForwardContext(is_prefill=True, slot_mapping=torch.tensor(new_slots, device=device),
                                  block_size=self.block_size, use_triton=self.use_triton)
         if paged:
             context.rows, context.context_lens, context.block_table = \
                 torch.tensor(rows, device=device), positions + 1, self.block_table
         else:
-            context.spans, context.context_slots = spans, torch.cat(context_slots).to(device)
+            context.spans, context.context_slots = spans, torch.tensor(context_slots, device=device)
         set_context(context)
         hidden = self.model(torch.tensor(ids, device=device), positions)
         set_context(None)
