@@ -1,8 +1,8 @@
 """``y = x W^T + b`` whose output rows may be several checkpoint matrices stacked (fused projections).
 
 Fusing q/k/v into one matrix and gate/up into another turns three (two) small matrix products per layer into one,
-which matters at decode batch sizes. ``shard_sizes`` lists the stacked matrices in order; :meth:`load` copies one
-checkpoint tensor into its rows, so the loader never needs to know the layout.
+which matters at decode batch sizes. ``shard_sizes`` lists the stacked matrices in order; :meth:`shard_rows` gives
+the rows one checkpoint tensor fills, so the loader never needs to know the layout.
 """
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
-
-    def load(self, kind: str, tensor: torch.Tensor, shard: int = 0) -> None:
-        """Copy a checkpoint ``weight`` or ``bias`` into the rows of shard ``shard`` (in place: CUDA graphs and
-        other holders of the parameter keep seeing it)."""
-        self.shard_rows(kind, shard, tensor.shape).copy_(tensor)
 
     def shard_rows(self, kind: str, shard: int, shape: torch.Size) -> torch.Tensor:
         """The rows of shard ``shard`` of the ``weight`` or ``bias``, a view, checked against a checkpoint tensor's

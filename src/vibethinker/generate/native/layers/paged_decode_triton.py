@@ -26,6 +26,16 @@ from vibethinker.generate.native.layers.fused_triton import _rotate, _round
 
 
 @triton.jit
+def _online_softmax(scores, m, l):
+    """One tile of the online softmax: scores (heads, tokens) against the running max ``m`` and sum ``l`` ->
+    (the tile's probabilities at the new max, the factor that rescales what came before, new max, new sum)."""
+    m_new = tl.maximum(m, tl.max(scores, 1))
+    p = tl.exp(scores - m_new[:, None])
+    alpha = tl.exp(m - m_new)
+    return p, alpha, m_new, l * alpha + tl.sum(p, 1)
+
+
+@triton.jit
 def _paged_decode_kernel(q_ptr, k_ptr, v_ptr, table_ptr, rows_ptr, lens_ptr, out_ptr, scale, table_stride,
                          NUM_HEADS: tl.constexpr, NUM_KV_HEADS: tl.constexpr, GROUP: tl.constexpr,
                          GROUP_PAD: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_SIZE: tl.constexpr,
@@ -52,14 +62,9 @@ def _paged_decode_kernel(q_ptr, k_ptr, v_ptr, table_ptr, rows_ptr, lens_ptr, out
         kv_offsets = (slots * NUM_KV_HEADS + kv_head)[:, None] * HEAD_DIM + dims[None, :]
         k = tl.load(k_ptr + kv_offsets, mask=valid[:, None], other=0.0)  # (BLOCK_N, HEAD_DIM)
         scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION) * scale  # (GROUP_PAD, BLOCK_N)
-        scores = tl.where(valid[None, :], scores, float("-inf"))
-        m_new = tl.maximum(m, tl.max(scores, 1))
-        p = tl.exp(scores - m_new[:, None])
-        alpha = tl.exp(m - m_new)
-        l = l * alpha + tl.sum(p, 1)
+        p, alpha, m, l = _online_softmax(tl.where(valid[None, :], scores, float("-inf")), m, l)
         v = tl.load(v_ptr + kv_offsets, mask=valid[:, None], other=0.0)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-        m = m_new
     out = acc / l[:, None]
     tl.store(out_ptr + q_offsets, out.to(out_ptr.dtype.element_ty), mask=head_ok[:, None])
 
@@ -133,25 +138,18 @@ def _rope_store_decode_kernel(q_ptr, k_ptr, v_ptr, q_stride, k_stride, v_stride,
         k2 = tl.load(k_cache_ptr + offsets + HALF, mask=valid[:, None], other=0.0)
         scores = (tl.dot(q1, tl.trans(k1), input_precision=DOT_PRECISION)
                   + tl.dot(q2, tl.trans(k2), input_precision=DOT_PRECISION)) * scale
-        scores = tl.where(valid[None, :], scores, float("-inf"))
-        m_new = tl.maximum(m, tl.max(scores, 1))
-        p = tl.exp(scores - m_new[:, None])
-        alpha = tl.exp(m - m_new)
-        l = l * alpha + tl.sum(p, 1)
+        p, alpha, m, l = _online_softmax(tl.where(valid[None, :], scores, float("-inf")), m, l)
         v1 = tl.load(v_cache_ptr + offsets, mask=valid[:, None], other=0.0)
         v2 = tl.load(v_cache_ptr + offsets + HALF, mask=valid[:, None], other=0.0)
         acc1 = acc1 * alpha[:, None] + tl.dot(p.to(v1.dtype), v1, input_precision=DOT_PRECISION)
         acc2 = acc2 * alpha[:, None] + tl.dot(p.to(v1.dtype), v2, input_precision=DOT_PRECISION)
-        m = m_new
-    # ... then the new token itself, from registers
+    # ... then the new token itself, from registers: a tile of one column
     score = (tl.sum(q1.to(tl.float32) * k1_new.to(tl.float32), 1)
              + tl.sum(q2.to(tl.float32) * k2_new.to(tl.float32), 1)) * scale
-    m_new = tl.maximum(m, score)
-    p = tl.exp(score - m_new).to(v1_new.dtype).to(tl.float32)
-    alpha = tl.exp(m - m_new)
-    l = l * alpha + tl.exp(score - m_new)
-    acc1 = acc1 * alpha[:, None] + p[:, None] * v1_new.to(tl.float32)
-    acc2 = acc2 * alpha[:, None] + p[:, None] * v2_new.to(tl.float32)
+    p, alpha, m, l = _online_softmax(score[:, None], m, l)
+    p = p.to(v1_new.dtype).to(tl.float32)  # rounded as a tile's probabilities enter its product
+    acc1 = acc1 * alpha[:, None] + p * v1_new.to(tl.float32)
+    acc2 = acc2 * alpha[:, None] + p * v2_new.to(tl.float32)
     dst = out_ptr + (seq * NUM_HEADS + heads)[:, None] * (2 * HALF) + half[None, :]
     tl.store(dst, (acc1 / l[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok)
     tl.store(dst + HALF, (acc2 / l[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok)
