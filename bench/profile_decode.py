@@ -2,8 +2,9 @@
 
 One generate call of 16 prompts x 8 samples x 256 tokens (random Qwen2 of the Qwen2.5-0.5B shape, vocab 16k,
 bf16, ``ignore_eos``) after a warm-up call; prints the engine's own prefill/decode split (with the paged and the
-SDPA prefill), the decode time per step with the one-kernel and the two-kernel decode attention, the wall time per
-decode step, the GPU busy time per decode step, and the profiler's top operators by GPU and by CPU time. No result file:
+SDPA prefill), the decode time per step with decode windows overlapped (the default) and read one at a time, and
+with windows of 32 steps, the GPU busy time and the gaps between kernels per decode step, and the profiler's top
+operators by GPU and by CPU time. No result file:
 this is a diagnostic for the next optimisation, run on the GPU machine (``python bench/profile_decode.py``).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from profile_rl_step import kernel_gaps  # noqa: E402
 from rl_vs_trl import FULL, SMOKE, bench_problems, build_checkpoint  # noqa: E402
 
 from vibethinker.generate import SamplingParams, make_generator  # noqa: E402
@@ -56,20 +58,21 @@ def main() -> None:
               f"{stats['decode_steps']} steps = {1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.2f} "
               "ms/step")
     runner.paged_prefill_max_tokens = paged_limit
-    # The decode attention A/B: RoPE + K/V write + attention in one kernel per layer (the default), then the two
-    # kernels it replaces, in a second engine on the same checkpoint (the graphs are captured with one or the other).
-    unfused = make_generator(str(checkpoint), backend="native", batch_size=256, ignore_eos=True,
-                             fused_decode_attention=False)
-    unfused.generate(prompts, sampling)
-    for label, candidate in (("one-kernel decode attention", generator), ("RoPE + store, then attention", unfused),
-                             ("one-kernel decode attention", generator)):
+    # The overlap A/B: the next decode window queued behind the running one (the default), then each window
+    # read before the next is queued, then windows of 32 steps; the same engine (the configuration is read per window).
+    engine_config = generator.engine.config
+    default_window = engine_config.decode_window
+    for label, overlap, window in (("overlapped windows of 16", True, None), ("one window at a time", False, None),
+                                   ("overlapped windows of 32", True, 32), ("overlapped windows of 16", True, None)):
+        engine_config.overlap_windows, engine_config.decode_window = overlap, window
         sync()
-        candidate.generate(prompts, sampling)
+        generator.generate(prompts, sampling)
         sync()
-        stats = candidate.engine.stats
+        stats = generator.engine.stats
         print(f"{label}: decode {stats['decode_seconds']:.3f} s in {stats['decode_steps']} steps = "
-              f"{1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.3f} ms/step")
-    del unfused
+              f"{1e3 * stats['decode_seconds'] / max(1, stats['decode_steps']):.3f} ms/step "
+              f"({stats['decode_windows']} windows, {stats['follow_on_windows']} queued behind another)")
+    engine_config.overlap_windows, engine_config.decode_window = True, default_window
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
         generator.generate(prompts, sampling)
@@ -78,6 +81,11 @@ def main() -> None:
     events = prof.key_averages()
     gpu_us = sum(e.self_device_time_total for e in events)
     print(f"GPU busy per decode step (all kernels / decode steps): {gpu_us / steps / 1e3:.3f} ms")
+    if cuda:
+        span, busy, short, long, kernels = kernel_gaps(prof)
+        print(f"kernels of the call: span {span:.1f} ms, busy {busy:.1f} ms, gaps < 4 us {short:.1f} ms, longer gaps "
+              f"{long:.1f} ms; per decode step: busy {busy / steps:.3f} ms, short gaps {short / steps:.3f} ms, long "
+              f"gaps {long / steps:.3f} ms, {kernels / steps:.0f} kernels")
     if cuda:
         print(events.table(sort_by="self_device_time_total", row_limit=18, max_name_column_width=60))
     print(events.table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=60))

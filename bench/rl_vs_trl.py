@@ -268,6 +268,9 @@ def main() -> None:
                         help="comma-separated, run in this order: ours, ours-compiled (torch_compile), trl")
     parser.add_argument("--micro-batch-size", type=int, default=64, help="our sequences per forward/backward")
     parser.add_argument("--smoke", action="store_true", help="tiny model and batch (CPU, under a minute)")
+    parser.add_argument("--decode-tile", default=None, help=(
+        "BLOCK_N,WARPS,STAGES of the engine's one-kernel decode attention (bench/decode_attention_tiles.py prints "
+        "the fastest); default: the engine's DECODE_TILE"))
     parser.add_argument("--work-dir", type=Path, default=None, help="checkpoint + run folders (default: temp)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"result JSON (default {DEFAULT_OUT}; with --smoke, a file in the work folder)")
@@ -279,6 +282,12 @@ def main() -> None:
         parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}) >= 0")
     configure_torch_threads()
     quiet_transformers()
+    if args.decode_tile:
+        from decode_attention_tiles import parse_tile
+
+        from vibethinker.generate.native.layers import paged_decode_triton
+
+        paged_decode_triton.DECODE_TILE = parse_tile(args.decode_tile)
 
     work = SMOKE if args.smoke else FULL
     on_cuda = torch.cuda.is_available()
@@ -326,7 +335,7 @@ def write_result(out: Path, sides: dict, work: dict, args, dtype: torch.dtype, o
 
     result = {**environment(), "command": " ".join(sys.argv), "smoke": args.smoke,
               "workload": {**work, "steps": args.steps, "warmup": args.warmup,
-                           "micro_batch_size": args.micro_batch_size, "dtype": str(dtype).removeprefix("torch."),
+                           "micro_batch_size": args.micro_batch_size, "decode_tile": args.decode_tile, "dtype": str(dtype).removeprefix("torch."),
                            "device": "cuda" if on_cuda else "cpu", "reward": "share of digit characters"},
               "sides": sides, "ratio_trl_over_ours_median": ratio("ours"),
               "ratio_trl_over_ours_compiled_median": ratio("ours-compiled")}

@@ -165,3 +165,22 @@ def test_training_mode_is_restored_and_empty_prompt_rejected(tiny):
     assert gen.generate([], SamplingParams()) == []
     with pytest.raises(ValueError, match="empty prompt"):
         gen.generate([""], SamplingParams())
+
+
+def test_decode_texts_is_the_tokenizers_own_decode(tiny):
+    """One batched call of the Rust backend gives exactly ``tokenizer.decode`` (special tokens skipped, multi-byte
+    characters split across tokens); a tokenizer that cleans up spaces decodes one sequence at a time."""
+    import copy
+
+    from vibethinker.generate.types import decode_texts
+
+    _, tokenizer, _ = tiny
+    texts = ["What is 3 plus 4? The answer is 7.", "caf\u00e9 \u2014 \u03c0 \u2248 3.14 \U0001F600", " x  = 2 ,"]
+    sequences = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    sequences += [[tokenizer.eos_token_id] + sequences[0], sequences[1][:3], [], list(range(0, 300, 7))]
+    expected = [tokenizer.decode(ids, skip_special_tokens=True) for ids in sequences]
+    assert decode_texts(tokenizer, sequences) == expected
+    assert expected[3] == expected[0] and expected[1] == texts[1]
+    cleaning = copy.deepcopy(tokenizer)
+    cleaning.clean_up_tokenization_spaces = True
+    assert decode_texts(cleaning, sequences) == [cleaning.decode(ids, skip_special_tokens=True) for ids in sequences]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 import torch
@@ -168,6 +169,45 @@ def test_decode_windows_give_the_tokens_of_single_steps(tiny):
         for a, b in zip(reference, out, strict=True):
             assert a.token_ids == b.token_ids and a.finish_reason == b.finish_reason
             assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_overlapped_windows_give_the_tokens_of_single_steps(tiny):
+    """A follow-on window queued before the host reads the running one (overlap_windows) changes no token: samples
+    that stopped in the window being read run on until the host knows (their tokens dropped), then go to the
+    scratch block while the rest continue; overlap pauses while sequences wait for a slot and when the cache cannot
+    hold the next window."""
+    _, tokenizer, path = tiny
+    prompts = _prompts(tokenizer)
+    free = NativeGenerator(path, config=EngineConfig(**SMALL)).generate(
+        prompts, SamplingParams(temperature=1.0, max_new_tokens=30, n=2, seed=3))
+    common = Counter(token for c in free for token in set(c.token_ids))  # stops that end samples at varied steps
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=30, n=2, seed=3,
+                              stop_token_ids=[token for token, _ in common.most_common(2)])
+    reference = NativeGenerator(path, config=EngineConfig(**SMALL, decode_window=1)).generate(prompts, sampling)
+    assert len({len(c.token_ids) for c in reference}) > 4
+    block_bytes = 2 * 2 * 4 * 2 * 16 * 4  # (K, V) x layers x block size x kv heads x head dim x fp32
+    for extra in ({}, {"kv_cache_gib": 40 * block_bytes / 2 ** 30}):
+        overlapped = NativeGenerator(path, config=EngineConfig(**SMALL, **extra, decode_window=4))
+        retired = []
+        launch = overlapped.engine.runner.launch_window
+
+        def spy(seqs, steps, sample, retire=None):
+            retired.extend(retire or [])
+            return launch(seqs, steps, sample, retire)
+
+        overlapped.engine.runner.launch_window = spy
+        out = overlapped.generate(prompts, sampling)
+        stats = overlapped.engine.stats
+        assert stats["follow_on_windows"] > 0 and stats["decode_windows"] > stats["follow_on_windows"]
+        # roomy: some sample stopped while the window after its stop was already queued; tight: preemptions
+        assert bool(retired) != bool(extra) and (stats["preemptions"] > 0) == bool(extra)
+        for a, b in zip(reference, out, strict=True):
+            assert a.token_ids == b.token_ids and a.finish_reason == b.finish_reason
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        assert overlapped.engine.kv.num_free_blocks == overlapped.engine.kv.num_blocks  # every block came back
+    off = NativeGenerator(path, config=EngineConfig(**SMALL, decode_window=4, overlap_windows=False))
+    assert [c.token_ids for c in off.generate(prompts, sampling)] == [c.token_ids for c in reference]
+    assert off.engine.stats["follow_on_windows"] == 0
 
 
 def test_postprocess_keeps_each_windows_tokens_up_to_its_stop():

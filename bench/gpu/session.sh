@@ -3,7 +3,7 @@
 # halves, .gguf_a/part then .gguf_b/part, because one call carries at most 64 MiB):
 #   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
 #   bash bench/gpu/session.sh profile # carry .whl .gguf_a: the engine's decode under the profiler (instead of trl)
-#   bash bench/gpu/session.sh speed   # carry .whl: decode profile, then RL step time of ours (eager, compiled) vs TRL
+#   bash bench/gpu/session.sh speed   # carry .whl: decode attention shapes, decode profile, RL step of ours vs TRL
 #   bash bench/gpu/session.sh diagnose  # carry .whl: one RL step phase by phase, under the profiler
 #   bash bench/gpu/session.sh synthetic  # carry .whl: the synthetic-h200 recipe for BUDGET s; call again to resume
 #   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
@@ -37,11 +37,17 @@ case "$1" in
   profile)  # carry .whl .gguf_a: the engine under the profiler on the rl_vs_trl workload
     python3 bench/profile_decode.py 2>&1 | tee "$OUT/profile_decode.log" | grep -v -i "warn" | tail -60
     ;;
-  speed)  # carry .whl: the decode profile, then the RL step of ours (eager, compiled) vs TRL, in one process
-    python3 bench/profile_decode.py > "$OUT/profile_decode.log" 2>&1
-    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,11p'
+  speed)  # carry .whl: decode attention launch shapes, the decode profile, then the RL step of ours (eager,
+    # compiled; with the fastest decode attention shape) vs TRL, in one process
+    python3 bench/decode_attention_tiles.py --out "$OUT/decode_attention_tiles.json" --best-to /tmp/best_tile \
+      > "$OUT/decode_attention_tiles.log" 2>&1 || echo "decode_attention_tiles failed: rc $?"
+    tail -2 "$OUT/decode_attention_tiles.log"
+    TILE=$(cat /tmp/best_tile 2>/dev/null || echo 64,4,0)
+    python3 bench/profile_decode.py > "$OUT/profile_decode.log" 2>&1 || echo "profile_decode failed: rc $?"
+    grep -v -i "warn" "$OUT/profile_decode.log" | sed -n '1,12p'
     VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides ours,ours-compiled,trl --steps 10 --warmup 3 \
-      --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1
+      --decode-tile "$TILE" --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1 \
+      || echo "rl_vs_trl failed: rc $?"
     tail -6 "$OUT/rl_vs_trl.log"
     ;;
   diagnose)  # carry .whl: where one RL step's time goes (bench/profile_rl_step.py), then ours, eager and compiled, for 9 steps

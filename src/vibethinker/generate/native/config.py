@@ -45,5 +45,10 @@ class EngineConfig(BaseModel):
         "window's remaining steps. None: 16 with CUDA graphs, else 1. *(our default: the host's per-window work "
         "- appending tokens, stops, new cache blocks - then costs the GPU little; on the H200 RL benchmark a "
         "decode step took 1.40 / 1.32 / 1.28 ms with windows of 8 / 16 / 32)*")
+    overlap_windows: bool = Field(
+        True, description="Queue a decode batch's next window behind the running one, before the host has read the "
+        "running one's tokens, so the device does not wait on the host between windows (windows of 2 steps and "
+        "more; not while sequences wait to be admitted). Tokens are those of single steps either way. *(our "
+        "default: SGLang's overlap scheduling does the same for single steps)*")
     ignore_eos: bool = Field(False, description="Never stop at a stop token (benchmarks: every sequence runs to "
                                                 "max_new_tokens). *(our default)*")

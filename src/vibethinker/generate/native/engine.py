@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 import torch
@@ -18,13 +19,19 @@ from transformers import AutoConfig, GenerationConfig, PreTrainedModel, PreTrain
 
 from vibethinker.generate.native.config import EngineConfig
 from vibethinker.generate.native.kv_cache import KVCacheManager
-from vibethinker.generate.native.model_runner import ModelRunner, blocks_per_sequence, kv_cache_blocks
+from vibethinker.generate.native.model_runner import (
+    ModelRunner,
+    PendingWindow,
+    blocks_per_sequence,
+    graph_bucket,
+    kv_cache_blocks,
+)
 from vibethinker.generate.native.models import DecoderLM, spec_from_config
 from vibethinker.generate.native.sampler import Sampler, row_seed
 from vibethinker.generate.native.scheduler import Scheduler
-from vibethinker.generate.native.sequence import Sequence
+from vibethinker.generate.native.sequence import Sequence, Status
 from vibethinker.generate.native.weights import LiveWeightCopy, checkpoint_tensors, load_weights
-from vibethinker.generate.types import Completion, Generator, SamplingParams, resolve_stop_ids
+from vibethinker.generate.types import Completion, Generator, SamplingParams, decode_texts, resolve_stop_ids
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -69,7 +76,8 @@ class LLMEngine:
                      for s in range(sampling.n)]
         self.kv.reset()  # cached prefixes were computed with the previous weights
         self.scheduler.stop_ids, self.scheduler.num_preemptions = frozenset(stop_ids), 0
-        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, decode_windows=0, prefill_tokens=0,
+        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, decode_windows=0,
+                          follow_on_windows=0, prefill_tokens=0,
                           decode_tokens=0, decode_context_tokens=0, prefill_seconds=0.0, decode_seconds=0.0)
         for seq in seqs:
             self.scheduler.add(seq)
@@ -99,29 +107,71 @@ class LLMEngine:
 
     def _decode(self, seqs: list[Sequence], window: int, sampling: SamplingParams, seeds: list[int],
                 lengths: list[int]) -> None:
-        """``window`` decode steps on the device, then each step's tokens appended in order; a sequence that
-        stopped inside the window keeps none of the later ones."""
+        """Decode windows of ``seqs``: ``window`` steps on the device, then each step's tokens appended in order; a
+        sequence that stopped inside a window keeps none of the later ones.
+
+        With ``overlap_windows``, while the device runs one window the next one of the same batch is already queued
+        behind it (:meth:`_follow_on_window`), so the device does not wait for the host's reading of the tokens,
+        the stops and the new cache blocks in between. A follow-on window is queued before the host knows which
+        sequences stopped in the window it follows; those run on (their tokens are dropped) until the host knows,
+        then go to the scratch block. Each sample's noise depends on its seed and position only, so the tokens are
+        those of single steps."""
+        queued = deque([(self._launch_window(seqs, window, sampling, seeds, lengths, None), window)])
+        launched, read, retired = window, 0, set()  # steps queued and read for this batch; stopped sequences
+        while queued:
+            if len(queued) == 1 and (follow := self._follow_on_window(seqs, launched - read)):
+                newly = [i for i, seq in enumerate(seqs) if seq.status is not Status.RUNNING and i not in retired]
+                retired.update(newly)
+                self.runner.update_table(self.kv.table, self.kv.take_dirty_rows())
+                positions = [length + launched for length in lengths]
+                queued.append((self._launch_window(seqs, follow, sampling, seeds, positions, newly), follow))
+                launched += follow
+                self.stats["follow_on_windows"] += 1
+            pending, steps = queued.popleft()
+            tokens, logprobs = pending.result()
+            read += steps
+            kept = self.scheduler.postprocess(seqs, tokens.T.tolist(), logprobs.T.tolist(), self.config.ignore_eos)
+            stats = self.stats
+            stats["decode_windows"] += steps > 1
+            stats["decode_steps"] += max(kept)
+            stats["decode_tokens"] += sum(kept)
+            # K/V read (bench/engine.py roofline): step w of a sequence of length L reads L + w cached tokens
+            stats["decode_context_tokens"] += sum(k * (n - k) + k * (k - 1) // 2 for k, n in
+                                                  zip(kept, (len(seq) for seq in seqs)))
+
+    def _launch_window(self, seqs: list[Sequence], window: int, sampling: SamplingParams, seeds: list[int],
+                       positions: list[int], retired: list[int] | None) -> PendingWindow:
+        """Queue one window; ``positions`` are the lengths of the sequences when it starts (its noise keys)."""
         step_keys = None
         if self.sampler.use_triton:  # every step's noise keys, built at once: (window, 2, rows), positions advancing
             from vibethinker.generate.native.sampling_triton import sampling_keys
 
-            keys = sampling_keys(seeds, lengths, self.runner.device)
-            advance = torch.arange(window, device=keys.device)[:, None] * torch.tensor([0, 1], device=keys.device)
-            step_keys = keys + advance[:, :, None]
+            step_keys = sampling_keys(seeds, positions, self.runner.device).repeat(window, 1, 1)
+            step_keys[:, 1] += torch.arange(window, device=step_keys.device)[:, None]  # no copy from the host
 
         def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
             if step_keys is not None:  # the keys carry step w's positions; the positions argument goes unread
-                return self.sampler.sample(logits, sampling, seeds, lengths, step_keys[w])
-            return self.sampler.sample(logits, sampling, seeds, [length + w for length in lengths])
+                return self.sampler.sample(logits, sampling, seeds, positions, step_keys[w])
+            return self.sampler.sample(logits, sampling, seeds, [position + w for position in positions])
 
-        tokens, logprobs = self.runner.decode_steps(seqs, window, sample)
-        kept = self.scheduler.postprocess(seqs, tokens.T.tolist(), logprobs.T.tolist(), self.config.ignore_eos)
-        stats = self.stats
-        stats["decode_windows"] += window > 1
-        stats["decode_steps"] += max(kept)
-        stats["decode_tokens"] += sum(kept)
-        # K/V read (bench/engine.py roofline): step w of a sequence of length L reads L + w cached tokens
-        stats["decode_context_tokens"] += sum(k * n + k * (k - 1) // 2 for k, n in zip(kept, lengths))
+        return self.runner.launch_window(seqs, window, sample, retired)
+
+    def _follow_on_window(self, seqs: list[Sequence], unread: int) -> int:
+        """Steps of a window to queue behind the ``unread`` steps of this batch not yet read; 0 for none: overlap
+        off, windows of one step, sequences waiting to be admitted (they get the slots of the stopped ones at the
+        next schedule), a batch whose running sequences would now fit a smaller CUDA graph, no generation left, or
+        cache blocks short (reserved all or none, for every sequence not known to have stopped)."""
+        window = self.config.decode_window or (16 if self.runner.graphs else 1)
+        if not self.config.overlap_windows or window < 2 or self.scheduler.waiting:
+            return 0
+        running = [seq for seq in seqs if seq.status is Status.RUNNING]
+        if not running or graph_bucket(len(running)) != graph_bucket(len(seqs)):
+            return 0
+        window = min(window, max(seq.max_new_tokens - seq.num_generated for seq in running) - unread,
+                     min(self.max_model_len - len(seq) + 1 for seq in running) - unread)
+        if window < 1 or not self.kv.reserve(running, unread + window - 1):
+            return 0
+        return window
 
     def _decode_window(self, seqs: list[Sequence]) -> int:
         """Steps to chain for this decode batch: the configured window, no longer than the longest remaining
@@ -186,6 +236,6 @@ class NativeGenerator(Generator):
         if self.live_model is not None:
             self.copy_live_weights()
         seqs = self.engine.generate(encoded, sampling, self.stop_ids(sampling))
-        return [Completion(seq.prompt_index, seq.sample_index, seq.generated_ids,
-                           self.tokenizer.decode(seq.generated_ids, skip_special_tokens=True), seq.logprobs,
-                           seq.finish_reason) for seq in seqs]
+        texts = decode_texts(self.tokenizer, [seq.generated_ids for seq in seqs])
+        return [Completion(seq.prompt_index, seq.sample_index, seq.generated_ids, text, seq.logprobs,
+                           seq.finish_reason) for seq, text in zip(seqs, texts)]

@@ -14,8 +14,9 @@ are derived on the device (``slot = table[row, pos // block_size] * block_size +
 ``length = pos + 1``). On CUDA the decode forward is captured once per batch size in ``graph_batch_sizes``
 (1, 2, 4, 8, then every 16); a batch runs the smallest graph that holds it, its padding entries pointing at the
 scratch block through the padding row. Logits come from the final hidden state of each sequence's last token only.
-:meth:`ModelRunner.decode_steps` chains several decode steps on the device (sampled tokens fed back as the next
-inputs, positions advanced there), so the host synchronises once per window instead of once per token.
+:meth:`ModelRunner.launch_window` chains several decode steps on the device (sampled tokens fed back as the next
+inputs, positions advanced there) and queues the copy of their tokens to the host without waiting for it, so the
+host synchronises once per window instead of once per token, and may queue the next window before reading one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from vibethinker.generate.native.context import ForwardContext, set_context
 from vibethinker.generate.native.models.decoder import DecoderLM
 from vibethinker.generate.native.sequence import Sequence
+from vibethinker.generate.native.transfer import to_device
 
 
 def triton_usable(device: torch.device, head_dim: int) -> bool:
@@ -77,14 +79,15 @@ class ModelRunner:
         self.block_table = host_table if self.device.type == "cpu" else host_table.to(self.device)
         self.use_triton = triton_usable(self.device, spec.head_dim)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.window_inputs: torch.Tensor | None = None  # (token, position, row) x batch of the last launched window
         self.graph_batch_sizes: list[int] = []
         if cuda_graphs and self.use_triton:
             self._capture_graphs(min(max_num_seqs, 512))
 
     def update_table(self, host_table: torch.Tensor, rows: list[int]) -> None:
-        if rows and self.block_table is not host_table:
+        if rows and self.block_table is not host_table:  # queued without waiting for the device (.transfer)
             index = torch.tensor(rows)
-            self.block_table[index.to(self.device)] = host_table[index].to(self.device)
+            self.block_table[to_device(index, self.device)] = to_device(host_table[index], self.device)
 
     @torch.inference_mode()
     def prefill(self, seqs: list[Sequence]) -> torch.Tensor:
@@ -119,27 +122,42 @@ class ModelRunner:
         set_context(None)
         return self.model.compute_logits(hidden[torch.tensor(last, device=device)])
 
-    @torch.inference_mode()
-    def decode_steps(self, seqs: list[Sequence], steps: int,
-                     sample: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``steps`` decode steps (one token per sequence each) back to back on the device, each step's sampled token
-        the next one's input, with one device-to-host copy at the end: the host does not wait for the GPU between
-        steps. ``sample(logits, w)``
-        draws step ``w``'s tokens and log-probs (device tensors). Returns host tensors (steps, len(seqs)).
+    def graph_size(self, batch: int) -> int | None:
+        """The captured graph a decode batch of ``batch`` sequences runs (None: eager)."""
+        return next((b for b in self.graph_batch_sizes if b >= batch), None)
 
-        Every sequence runs all the steps; the caller keeps each one's tokens up to its stop, and must have
-        reserved cache blocks for ``steps - 1`` tokens beyond each sequence's current length."""
+    @torch.inference_mode()
+    def launch_window(self, seqs: list[Sequence], steps: int,
+                      sample: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]],
+                      retired: list[int] | None = None) -> "PendingWindow":
+        """Queue ``steps`` decode steps (one token per sequence each) back to back on the device, each step's sampled
+        token the next one's input, and the copy of their tokens to the host; returns without waiting for the device.
+        ``sample(logits, w)`` draws step ``w``'s tokens and log-probs (device tensors).
+
+        ``retired is None``: the inputs come from the host (each sequence's last token and position). Otherwise the
+        window continues the previous one of the same ``seqs`` from the device's own inputs (tokens fed back,
+        positions advanced), the host not yet having read that window: the sequences at the indices in ``retired``
+        have finished, and are sent to the scratch block (position 0 of the padding row) so their later steps write
+        nothing that another sequence may own.
+
+        Every sequence runs all the steps; the caller keeps each one's tokens up to its stop, and must have reserved
+        cache blocks for every position a sequence not yet retired will write."""
         batch = len(seqs)
-        host = [[seq.token_ids[-1] for seq in seqs], [len(seq) - 1 for seq in seqs], [seq.row for seq in seqs]]
-        size = next((b for b in self.graph_batch_sizes if b >= batch), None)
-        if size is None:
-            inputs = torch.tensor(host, device=self.device)
-        else:
-            pad = size - batch
-            self.graph_inputs[:, :size].copy_(torch.tensor([host[0] + [0] * pad, host[1] + [0] * pad,
-                                                            host[2] + [self.padding_row] * pad]))
-            inputs = self.graph_inputs[:, :batch]
+        size = self.graph_size(batch)
+        if retired is None:
+            host = [[seq.token_ids[-1] for seq in seqs], [len(seq) - 1 for seq in seqs], [seq.row for seq in seqs]]
+            if size is None:
+                self.window_inputs = torch.tensor(host, device=self.device)
+            else:
+                pad = size - batch
+                self.graph_inputs[:, :size].copy_(torch.tensor([host[0] + [0] * pad, host[1] + [0] * pad,
+                                                                host[2] + [self.padding_row] * pad]))
+                self.window_inputs = self.graph_inputs[:, :batch]
+        elif retired:
+            index = to_device(retired, self.device, torch.long)
+            self.window_inputs[1].index_fill_(0, index, 0)
+            self.window_inputs[2].index_fill_(0, index, self.padding_row)
+        inputs = self.window_inputs
         tokens = torch.empty(steps, batch, dtype=torch.float64, device=self.device)
         logprobs = torch.empty_like(tokens)
         for w in range(steps):
@@ -153,8 +171,7 @@ class ModelRunner:
             tokens[w], logprobs[w] = step_tokens, step_logprobs
             inputs[0].copy_(step_tokens)
             inputs[1] += 1
-        packed = torch.stack([tokens, logprobs]).cpu()  # the one device->host copy (and wait) of the window
-        return packed[0].long(), packed[1]
+        return PendingWindow(torch.stack([tokens, logprobs]))
 
     def _decode_forward(self, ids: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         size = self.block_size
@@ -166,7 +183,7 @@ class ModelRunner:
 
     @torch.inference_mode()
     def _capture_graphs(self, max_batch: int) -> None:
-        sizes = sorted({b for b in [1, 2, 4, 8, *range(16, max_batch + 1, 16), max_batch] if b <= max_batch})
+        sizes = sorted({min(graph_bucket(b), max_batch) for b in range(1, max_batch + 1)})
         self.graph_inputs = torch.zeros(3, max_batch, dtype=torch.long, device=self.device)
         self.graph_inputs[2] = self.padding_row
         self.graph_output = torch.zeros(max_batch, self.model.spec.hidden_size, dtype=self.dtype, device=self.device)
@@ -184,5 +201,31 @@ class ModelRunner:
         self.graph_batch_sizes = sizes
 
 
+def graph_bucket(batch: int) -> int:
+    """The batch size of the decode graph a batch of ``batch`` sequences runs (before the cap on the largest):
+    1, 2, 4, 8, then multiples of 16."""
+    return next((b for b in (1, 2, 4, 8) if b >= batch), -(-batch // 16) * 16)
+
+
 def blocks_per_sequence(max_model_len: int, block_size: int) -> int:
     return math.ceil(max_model_len / block_size)
+
+
+class PendingWindow:
+    """A launched decode window's tokens and log-probs, copied to (pinned) host memory behind the window's kernels:
+    the host reads them with :meth:`result`, which waits for that copy only."""
+
+    def __init__(self, packed: torch.Tensor):
+        if packed.device.type == "cuda":
+            self.host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+            self.host.copy_(packed, non_blocking=True)
+            self.copied = torch.cuda.Event()
+            self.copied.record()
+        else:
+            self.host, self.copied = packed, None
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Host tensors (steps, batch): token ids (long) and log-probs."""
+        if self.copied is not None:
+            self.copied.synchronize()
+        return self.host[0].long(), self.host[1]

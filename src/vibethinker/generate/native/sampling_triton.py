@@ -11,6 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
+from vibethinker.generate.native.transfer import to_device
+
 
 @triton.jit
 def _gumbel_max_kernel(logits_ptr, stride, keys_ptr, floors_ptr, tokens_ptr, logprobs_ptr, inv_temperature, vocab,
@@ -49,8 +51,9 @@ def _gumbel_max_kernel(logits_ptr, stride, keys_ptr, floors_ptr, tokens_ptr, log
 
 def sampling_keys(seeds: list[int], positions: list[int], device: torch.device) -> torch.Tensor:
     """(2, rows) int64 on ``device``: each row's seed and position, the kernel's noise key (one host-to-device
-    copy, which waits for the device: a decode window builds it once and advances the positions there)."""
-    return torch.tensor([seeds, positions], dtype=torch.int64).to(device)
+    copy through pinned memory, queued without waiting for the device: a decode window builds it once and
+    advances the positions there)."""
+    return to_device([seeds, positions], device, torch.int64)
 
 
 def gumbel_max_triton(logits: torch.Tensor, temperature: float, keys: torch.Tensor, floors: torch.Tensor | None,

@@ -25,6 +25,11 @@ import triton.language as tl
 from vibethinker.generate.native.layers.fused_triton import _rotate, _round
 
 
+# Launch shape of the one-kernel decode step: context tokens per tile, warps, software-pipeline stages (None:
+# Triton's default). bench/decode_attention_tiles.py times the alternatives on the GPU.
+DECODE_TILE = {"BLOCK_N": 64, "num_warps": 4, "num_stages": None}
+
+
 @triton.jit
 def _online_softmax(scores, m, l):
     """One tile of the online softmax: scores (heads, tokens) against the running max ``m`` and sum ``l`` ->
@@ -158,20 +163,23 @@ def _rope_store_decode_kernel(q_ptr, k_ptr, v_ptr, q_stride, k_stride, v_stride,
 def rope_store_decode_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                              positions: torch.Tensor, slots: torch.Tensor, k_cache: torch.Tensor,
                              v_cache: torch.Tensor, block_table: torch.Tensor, rows: torch.Tensor, scale: float,
-                             block_size: int) -> torch.Tensor:
+                             block_size: int, tile: dict | None = None) -> torch.Tensor:
     """One decode step's attention in one launch: RoPE on the new token's q and k, its K/V written to its slot,
     attention over its context (the tokens before ``positions`` through its block-table row, then itself).
 
     q (batch, heads, D), k / v (batch, kv_heads, D) with contiguous heads (views of the fused projection are fine),
     D of at least 32 (each half of it is one side of a tensor-core product); cos / sin the (positions, D) tables of
-    :class:`.rotary.RotaryEmbedding` -> (batch, heads, D)."""
+    :class:`.rotary.RotaryEmbedding`; ``tile`` a launch shape like :data:`DECODE_TILE` (the default) ->
+    (batch, heads, D)."""
     batch, num_heads, head_dim = q.shape
     num_kv_heads = k.shape[1]
     group = num_heads // num_kv_heads
     out = torch.empty(batch, num_heads, head_dim, dtype=q.dtype, device=q.device)
+    tile = tile or DECODE_TILE
     _rope_store_decode_kernel[(batch, num_kv_heads)](
         q, k, v, q.stride(0), k.stride(0), v.stride(0), cos, sin, positions, slots, k_cache, v_cache, block_table,
         rows, out, scale, block_table.stride(0), NUM_HEADS=num_heads, NUM_KV_HEADS=num_kv_heads, GROUP=group,
-        GROUP_PAD=max(16, triton.next_power_of_2(group)), HALF=head_dim // 2, BLOCK_SIZE=block_size, BLOCK_N=64,
-        num_warps=4, DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
+        GROUP_PAD=max(16, triton.next_power_of_2(group)), HALF=head_dim // 2, BLOCK_SIZE=block_size,
+        DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32", BLOCK_N=tile["BLOCK_N"],
+        num_warps=tile["num_warps"], **({"num_stages": tile["num_stages"]} if tile.get("num_stages") else {}))
     return out
