@@ -389,18 +389,19 @@ def test_fused_decode_attention_compiles_for_the_h200(dtype):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from vibethinker.generate.native.layers.paged_decode_triton import _rope_store_decode_kernel
+    from vibethinker.generate.native.layers.paged_decode_triton import DECODE_TILE, _rope_store_decode_kernel
 
     tensor = f"*{dtype}"
     signature = {"q_ptr": tensor, "k_ptr": tensor, "v_ptr": tensor, "q_stride": "i32", "k_stride": "i32",
                  "v_stride": "i32", "cos_ptr": "*fp32", "sin_ptr": "*fp32", "positions_ptr": "*i64",
                  "slots_ptr": "*i64", "k_cache_ptr": tensor, "v_cache_ptr": tensor, "table_ptr": "*i32",
                  "rows_ptr": "*i64", "out_ptr": tensor, "scale": "fp32", "table_stride": "i32"}
-    constants = dict(NUM_HEADS=14, NUM_KV_HEADS=2, GROUP=7, GROUP_PAD=16, HALF=32, BLOCK_SIZE=16, BLOCK_N=64,
-                     DOT_PRECISION="ieee" if dtype == "fp32" else "tf32")  # Qwen2.5-0.5B's heads, as the engine
+    constants = dict(NUM_HEADS=14, NUM_KV_HEADS=2, GROUP=7, GROUP_PAD=16, HALF=32, BLOCK_SIZE=16,
+                     BLOCK_N=DECODE_TILE["BLOCK_N"], DOT_PRECISION="ieee" if dtype == "fp32" else "tf32")
+    # Qwen2.5-0.5B's heads, and the engine's default launch shape
     signature.update(dict.fromkeys(constants, "constexpr"))
     compiled = triton.compile(ASTSource(fn=_rope_store_decode_kernel, signature=signature, constexprs=constants),
-                              target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+                              target=GPUTarget("cuda", 90, 32), options={"num_warps": DECODE_TILE["num_warps"]})
     assert ".target sm_90" in compiled.asm["ptx"] and compiled.asm["cubin"]
 
 

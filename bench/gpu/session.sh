@@ -4,6 +4,7 @@
 #   bash bench/gpu/session.sh trl     # carry .whl .gguf_a: RL step time vs TRL; keeps the first half in /tmp
 #   bash bench/gpu/session.sh profile # carry .whl .gguf_a: the engine's decode under the profiler (instead of trl)
 #   bash bench/gpu/session.sh speed   # carry .whl: decode attention shapes, decode profile, RL step of ours vs TRL
+#   bash bench/gpu/session.sh step    # carry .whl: only the RL step of ours vs TRL (SIDES=ours-compiled,ours,trl)
 #   bash bench/gpu/session.sh diagnose  # carry .whl: one RL step phase by phase, under the profiler
 #   bash bench/gpu/session.sh synthetic  # carry .whl: the synthetic-h200 recipe for BUDGET s; call again to resume
 #   bash bench/gpu/session.sh smollm2 # carry .whl .gguf_b: reassemble SmolLM2, MGPO vs GRPO runs (bench/smollm2_rl.py)
@@ -50,6 +51,12 @@ case "$1" in
       || echo "rl_vs_trl failed: rc $?"
     tail -6 "$OUT/rl_vs_trl.log"
     ;;
+  step)  # carry .whl: only the RL step of ours vs TRL, sides in the order of SIDES (default: compiled first)
+    VIBETHINKER_KV_CACHE_GIB=16 python3 bench/rl_vs_trl.py --sides "${SIDES:-ours-compiled,ours,trl}" --steps 10 \
+      --warmup 3 --work-dir /tmp/rlvt --out "$OUT/rl_vs_trl.json" > "$OUT/rl_vs_trl.log" 2>&1 \
+      || echo "rl_vs_trl failed: rc $?"
+    tail -6 "$OUT/rl_vs_trl.log"
+    ;;
   diagnose)  # carry .whl: where one RL step's time goes (bench/profile_rl_step.py), then ours, eager and compiled, for 9 steps
     python3 bench/profile_rl_step.py > "$OUT/profile_rl_step.log" 2>&1 || echo "profile_rl_step failed: rc $?"
     grep -v -i "warn\|Loading weights\|Writing model" "$OUT/profile_rl_step.log" | tail -60
@@ -84,5 +91,5 @@ case "$1" in
     tar czf "$OUT/smollm2_recipe.tgz" -C /tmp/smolrecipe --exclude='*.safetensors' --exclude='*.pt' \
       --exclude='*.bin' --exclude='*.gguf' --exclude=checkpoints --exclude=samples.jsonl --exclude=tensorboard . || true
     ;;
-  *) echo "usage: session.sh trl|profile|speed|diagnose|synthetic|smollm2|smollm2-recipe" >&2; exit 2 ;;
+  *) echo "usage: session.sh trl|profile|speed|step|diagnose|synthetic|smollm2|smollm2-recipe" >&2; exit 2 ;;
 esac

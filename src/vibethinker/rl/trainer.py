@@ -304,7 +304,7 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
                 })
             if config.save_every and step % config.save_every == 0 and step < total_steps:
                 save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
-            freeze_warm_objects()  # after the first step: engine graphs captured, the policy compiled
+            freeze_warm_objects()  # the first steps: engine graphs captured, the policy compiled (twice)
             bar.update(task, completed=step, info=(
                 f"reward {last_reward:.3f} | w {metrics['mgpo_weight_mean']:.2f} | entropy {stats.entropy:.3f} | "
                 f"len {metrics['response_length_mean']:.0f} | cut {metrics['truncated_share']:.2f}"))

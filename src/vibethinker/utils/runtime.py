@@ -33,25 +33,28 @@ def quiet_transformers() -> None:
 
 
 @contextmanager
-def long_lived_objects_frozen() -> Iterator[Callable[[], None]]:
-    """Yields ``freeze()``: call it once the loop is warm (model, engine, compiled graphs built) to move every
-    object alive then out of the garbage collector's view (``gc.freeze``); leaving the block gives them back.
+def long_lived_objects_frozen(warm_calls: int = 3) -> Iterator[Callable[[], None]]:
+    """Yields ``freeze()``: call it after every step of a loop; on its first ``warm_calls`` calls it moves every
+    object alive then out of the garbage collector's view (``gc.freeze``), later calls do nothing; leaving the
+    block gives them back.
 
     Why: a full collection walks every tracked object - a loaded transformers / torch.compile process has
     hundreds of thousands - and costs 0.2-0.3 s whenever the rollouts' short-lived lists trigger one; frozen,
-    it walks only what the loop allocated since. Reference counting still frees frozen objects.
+    it walks only what the loop allocated since. Reference counting still frees frozen objects. More than one
+    call because the warm set grows after the first step: torch.compile's automatic dynamic shapes compile the
+    function again at the first new input width (the second step, usually), and those graphs live on.
     """
-    frozen = False
+    calls = 0
 
     def freeze() -> None:
-        nonlocal frozen
-        if not frozen:
+        nonlocal calls
+        if calls < warm_calls:
             gc.collect()
             gc.freeze()
-            frozen = True
+        calls += 1
 
     try:
         yield freeze
     finally:
-        if frozen:
+        if calls:
             gc.unfreeze()
