@@ -3,8 +3,8 @@
 One step: the scheduler picks a prefill or a decode batch, the model runner computes the last-token logits, the
 sampler picks tokens, the scheduler appends them and retires finished sequences (whose slots the next step refills
 from the queue). A decode batch may run a window of several steps on the device (``decode_window``): the host then
-appends each step's tokens in order, and a sequence's tokens after its stop are dropped. ``generate`` loops until
-every sequence has finished.
+appends each step's tokens in order, and a sequence's tokens after its stop are dropped; the batch's next window
+may already be queued behind it (``overlap_windows``). ``generate`` loops until every sequence has finished.
 """
 
 from __future__ import annotations
