@@ -161,14 +161,12 @@ class LLMEngine:
         off, windows of one step, sequences waiting to be admitted (they get the slots of the stopped ones at the
         next schedule), a batch whose running sequences would now fit a smaller CUDA graph, no generation left, or
         cache blocks short (reserved all or none, for every sequence not known to have stopped)."""
-        window = self.config.decode_window or (16 if self.runner.graphs else 1)
-        if not self.config.overlap_windows or window < 2 or self.scheduler.waiting:
+        if not self.config.overlap_windows or self._configured_window() < 2 or self.scheduler.waiting:
             return 0
         running = [seq for seq in seqs if seq.status is Status.RUNNING]
         if not running or graph_bucket(len(running)) != graph_bucket(len(seqs)):
             return 0
-        window = min(window, max(seq.max_new_tokens - seq.num_generated for seq in running) - unread,
-                     min(self.max_model_len - len(seq) + 1 for seq in running) - unread)
+        window = self._window_length(running, unread)
         if window < 1 or not self.kv.reserve(running, unread + window - 1):
             return 0
         return window
@@ -177,12 +175,19 @@ class LLMEngine:
         """Steps to chain for this decode batch: the configured window, no longer than the longest remaining
         generation, and short enough that no position passes max_model_len; 1 when the cache cannot hold the
         window's tokens (then the one-step path preempts as usual)."""
-        window = self.config.decode_window or (16 if self.runner.graphs else 1)
-        window = min(window, max(seq.max_new_tokens - seq.num_generated for seq in seqs),
-                     min(self.max_model_len - len(seq) + 1 for seq in seqs))
+        window = self._window_length(seqs)
         if window > 1 and not self.kv.reserve(seqs, window - 1):
             window = 1
         return max(1, window)
+
+    def _configured_window(self) -> int:
+        return self.config.decode_window or (16 if self.runner.graphs else 1)
+
+    def _window_length(self, seqs: list[Sequence], unread: int = 0) -> int:
+        """The configured window, cut to the longest generation ``seqs`` have left and short enough that none
+        passes max_model_len, counting ``unread`` steps already queued (may be below 1)."""
+        return min(self._configured_window(), max(seq.max_new_tokens - seq.num_generated for seq in seqs) - unread,
+                   min(self.max_model_len - len(seq) + 1 for seq in seqs) - unread)
 
     def _check_fits(self, index: int, prompt_len: int, max_new_tokens: int) -> None:
         if prompt_len == 0:
