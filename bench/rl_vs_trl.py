@@ -335,7 +335,8 @@ def write_result(out: Path, sides: dict, work: dict, args, dtype: torch.dtype, o
 
     result = {**environment(), "command": " ".join(sys.argv), "smoke": args.smoke,
               "workload": {**work, "steps": args.steps, "warmup": args.warmup,
-                           "micro_batch_size": args.micro_batch_size, "decode_tile": args.decode_tile, "dtype": str(dtype).removeprefix("torch."),
+                           "micro_batch_size": args.micro_batch_size, "decode_tile": args.decode_tile,
+                           "dtype": str(dtype).removeprefix("torch."),
                            "device": "cuda" if on_cuda else "cpu", "reward": "share of digit characters"},
               "sides": sides, "ratio_trl_over_ours_median": ratio("ours"),
               "ratio_trl_over_ours_compiled_median": ratio("ours-compiled")}
