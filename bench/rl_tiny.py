@@ -22,7 +22,7 @@ from vibethinker.utils.runtime import configure_torch_threads, quiet_transformer
 
 
 def held_out(model: Path, test, out: Path) -> dict:
-    summary = evaluate(str(model), test, EvalConfig(n=4, ks=[1, 4], max_new_tokens=256, seed=0, progress=False), out)
+    summary = evaluate(str(model), test, EvalConfig(n=4, k=[1, 4], max_new_tokens=256, seed=0, progress=False), out)
     return {"pass@1": summary["pass@1"], "pass@4": summary["pass@4"],
             "by_subdomain": {k: v["pass@1"] for k, v in summary["by_subdomain"].items()}}
 

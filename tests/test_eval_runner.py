@@ -44,7 +44,7 @@ def _rows(out_dir):
 
 def test_evaluate_tiny_model_writes_consistent_files(tiny_path, tmp_path):
     problems = _problems()
-    config = EvalConfig(n=2, ks=[1, 2, 4], max_new_tokens=8, batch_size=4, samples_per_chunk=4, progress=False)
+    config = EvalConfig(n=2, k=[1, 2, 4], max_new_tokens=8, batch_size=4, samples_per_chunk=4, progress=False)
     summary = evaluate(tiny_path, problems, config, tmp_path / "eval")
     rows = _rows(tmp_path / "eval")
     assert len(rows) == len(problems) * config.n
@@ -94,7 +94,7 @@ def test_evaluate_scores_known_responses_end_to_end(tiny_path, tmp_path):
     }
     script = {render_prompt(tokenizer, p): responses[p.id] for p in problems}
     generator = ScriptedGenerator(tokenizer, script)
-    config = EvalConfig(n=4, ks=[1, 2, 8], samples_per_chunk=8, progress=False, score_workers=4)
+    config = EvalConfig(n=4, k=[1, 2, 8], samples_per_chunk=8, progress=False, score_workers=4)
     summary = evaluate(generator, problems, config, tmp_path / "eval")
 
     assert [len(prompts) for prompts, _ in generator.calls] == [2, 1]  # 8 samples per chunk = 2 problems

@@ -272,8 +272,10 @@ stages:
 
 def test_stage_problem_selection_filters_domains_and_samples_across_the_file(tmp_path):
     from vibethinker.data.records import write_jsonl
-    from vibethinker.pipeline import StageContext, load_stage_problems
-    from vibethinker.recipe import RecipeError, RLStage, load_recipe
+    from vibethinker.pipeline import stage_context
+    from vibethinker.recipe import load_recipe
+    from vibethinker.stages.base import RecipeError, load_stage_problems
+    from vibethinker.stages.rl import RLStage
 
     problems = make_easy_problems(30)
     for i, p in enumerate(problems):
@@ -281,7 +283,7 @@ def test_stage_problem_selection_filters_domains_and_samples_across_the_file(tmp
     data = write_jsonl(tmp_path / "p.jsonl", problems)
     (tmp_path / "r.yaml").write_text(f"name: r\nseed: 3\nstages:\n  - {{name: rl, kind: rl, model: m, data: {data}}}\n")
     recipe = load_recipe(str(tmp_path / "r.yaml"))
-    ctx = StageContext(recipe, tmp_path, tmp_path / "rl")
+    ctx = stage_context(recipe, tmp_path, "rl")
 
     def select(**kw):
         return load_stage_problems(RLStage(name="rl", kind="rl", model="m", data=str(data), **kw), ctx)

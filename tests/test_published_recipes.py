@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vibethinker.eval.stage import build_eval_config
 from vibethinker.recipe import Recipe, bundled_recipe_path, load_recipe
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.instruct_reward import check_graded_config
-from vibethinker.rl.stage import build_reward
+from vibethinker.stages.rl import build_reward
 
 PUBLISHED = ["vibethinker-3b", "vibethinker-1.5b"]
 PLACEHOLDER_DIR = "user_inputs/"
@@ -171,7 +170,7 @@ def test_eval_stages_use_spec_3_sampling(name, window, final):
         benchmark = Path(stage.data).stem
         assert stage.model == final and stage.max_new_tokens == window
         assert (stage.top_p, stage.top_k) == (0.95, 0)
-        build_eval_config(n=stage.n, ks=stage.k)  # every pass@k is computable (k <= n)
+        stage.check_k()  # every pass@k is computable (k <= n)
         if benchmark in SPEC3_SILENT:
             continue
         (prefix,) = [p for p in SPEC3_SAMPLES if benchmark.startswith(p)]

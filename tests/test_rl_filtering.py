@@ -7,7 +7,8 @@ import pytest
 from vibethinker.data.records import Problem
 from vibethinker.generate import Completion, SamplingParams
 from vibethinker.model import load_tokenizer
-from vibethinker.rl.filtering import estimate_and_filter, model_fingerprint
+from vibethinker.model.fingerprint import model_fingerprint
+from vibethinker.rl.filtering import estimate_and_filter
 
 
 class ScriptedGenerator:
@@ -70,3 +71,19 @@ def test_model_fingerprint_changes_with_weights(tmp_path, tiny_checkpoint):
     assert model_fingerprint(copy) != model_fingerprint(tiny_checkpoint)
     with pytest.raises(FileNotFoundError):
         model_fingerprint(tmp_path)
+
+
+def test_filter_honours_require_think_false(tiny_checkpoint):
+    """A chat model answering without a thinking block: with require_think the filter would fail every sample."""
+
+    class NoThink(ScriptedGenerator):
+        def generate(self, prompts, sampling):
+            return [Completion(c.prompt_index, c.sample_index, c.token_ids, c.text.replace("<think>x</think> ", ""),
+                               c.logprobs, c.finish_reason) for c in super().generate(prompts, sampling)]
+
+    generator = NoThink(load_tokenizer(tiny_checkpoint), {"1 + 1": 4, "2 + 2": 0, "3 + 3": 2, "4 + 4": 1})
+    sampling = SamplingParams(n=4, max_new_tokens=8)
+    strict = estimate_and_filter(generator, _problems(), sampling, "fp")
+    assert strict.kept == [] and len(strict.dropped_all_wrong) == 4
+    relaxed = estimate_and_filter(generator, _problems(), sampling, "fp", require_think=False)
+    assert [p.id for p in relaxed.kept] == ["p2", "p3"] and relaxed.dropped_all_correct == ["p0"]

@@ -144,7 +144,7 @@ def test_reward_function_sees_the_group_and_dynamic_sampling_replaces_flat_group
 
 
 def _sampled_accuracy(checkpoint, problems, out_dir) -> float:
-    config = EvalConfig(n=8, ks=[1], temperature=1.0, top_p=1.0, max_new_tokens=40, seed=123, progress=False)
+    config = EvalConfig(n=8, k=[1], temperature=1.0, top_p=1.0, max_new_tokens=40, seed=123, progress=False)
     return evaluate(checkpoint, problems, config, out_dir)["pass@1"]
 
 

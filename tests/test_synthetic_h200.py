@@ -4,7 +4,6 @@ pipeline in order, and (shrunk to CPU size) runs end to end through the CLI with
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -29,7 +28,7 @@ def _previous_model(stages, index):
 
 def test_model_has_50_to_150m_parameters():
     stage = load_recipe(bundled_recipe_path(NAME)).stage("base")
-    shape = asdict(stage.architecture)
+    shape = stage.architecture.model_dump()
     shape.pop("rope_theta")
     with torch.device("meta"):  # the shape only: no memory, no initialisation
         model = Qwen2ForCausalLM(Qwen2Config(vocab_size=stage.vocab_size, **shape))

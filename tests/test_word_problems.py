@@ -10,13 +10,14 @@ import pytest
 
 from vibethinker.data.decontam import normalise
 from vibethinker.data.records import load_problems
-from vibethinker.data.stage import run_data_stage
 from vibethinker.data.synthetic import (ALL_SUBDOMAINS, DIFFICULTIES, MODULES, SUBDOMAINS, draft_problem,
                                         make_problem, module_for)
 from vibethinker.data.synthetic.suite import SuiteConfig, generate_suite
 from vibethinker.data.synthetic.word_problems import FOODS, ITEMS, NAMES, PATHS, TEMPLATES
-from vibethinker.pipeline import StageContext
-from vibethinker.recipe import DataStage, Recipe, RecipeError
+from vibethinker.pipeline import stage_context
+from vibethinker.recipe import Recipe, RecipeError
+from vibethinker.stages.data import DataStage
+from vibethinker.stages.data import run as run_data_stage
 from vibethinker.verify import score
 
 NAME = "word_arithmetic"
@@ -121,7 +122,7 @@ def _data_stage(tmp_path, subdomains: list[str]):
     stage = DataStage(name="data", kind="data", suite={"train_per_subdomain": 20, "probe_per_subdomain": 5,
                                                        "test_per_subdomain": 10, "subdomains": subdomains})
     recipe = Recipe(name="word", seed=1, stages=[stage])
-    return stage, StageContext(recipe=recipe, run_dir=tmp_path, stage_dir=tmp_path / "data")
+    return stage, stage_context(recipe, tmp_path, "data")
 
 
 def test_data_stage_accepts_word_arithmetic(tmp_path):

@@ -7,7 +7,10 @@ from typing import Optional
 
 import typer
 
+from vibethinker.sampling import SamplingSettings
 from vibethinker.utils.progress import console
+
+_SPEC3 = {name: info.default for name, info in SamplingSettings.model_fields.items()}  # help shows the defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=(
     "VibeThinker post-training: curriculum SFT, MGPO RL, evaluation. `vibethinker run` trains and evaluates a tiny "
@@ -59,8 +62,11 @@ def run(
 
 def _print_eval_table(stages: dict) -> None:
     from vibethinker.eval.runner import format_summary_table
+    from vibethinker.stages import stage_kinds
 
-    evals = {name: e["summary"] for name, e in stages.items() if e.get("kind") == "eval" and e.get("summary")}
+    kinds = stage_kinds()
+    evals = {name: e["summary"] for name, e in stages.items()
+             if e.get("kind") in kinds and kinds[e["kind"]].evaluates and e.get("summary")}
     if evals:
         from rich.console import Console
 
@@ -81,9 +87,9 @@ def evaluate(
         "Samples per problem (default: 4 with --data; with --bench the SPEC 3 default: math 64, "
         "IMO-AnswerBench and GPQA 16, code 8).")),
     k: str = typer.Option("1", help="Comma-separated pass@k values, e.g. 1,8."),
-    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default SPEC 3: 1.0)."),
-    top_p: Optional[float] = typer.Option(None, help="Nucleus sampling (default SPEC 3: 0.95)."),
-    top_k: Optional[int] = typer.Option(None, help="Top-k sampling, 0 = off (default SPEC 3: off)."),
+    temperature: Optional[float] = typer.Option(None, help=f"Sampling temperature (default {_SPEC3['temperature']})."),
+    top_p: Optional[float] = typer.Option(None, help=f"Nucleus sampling (default {_SPEC3['top_p']})."),
+    top_k: Optional[int] = typer.Option(None, help=f"Top-k sampling, 0 = off (default {_SPEC3['top_k']})."),
     max_new_tokens: int = typer.Option(512, help="Generation budget per response."),
     seed: int = typer.Option(0, help="Sampling seed."),
     batch_size: int = typer.Option(64, help="Sequences per generation batch."),
@@ -93,13 +99,14 @@ def evaluate(
 ) -> None:
     """Sample n responses per problem, score them, and report pass@k, cons@n, tokens and cut-off ratio."""
     _setup()
+    from pydantic import ValidationError
     from rich.console import Console
     from rich.markup import escape
 
     from vibethinker.data.records import RecordError, load_problems
     from vibethinker.eval.benchmarks import benchmark_table, load_benchmark, run_benchmarks
-    from vibethinker.eval.runner import EvalConfig, evaluate as run_eval, format_summary_table
-    from vibethinker.eval.stage import build_eval_config
+    from vibethinker.eval.config import EvalConfig
+    from vibethinker.eval.runner import evaluate as run_eval, format_summary_table
 
     from typing import NoReturn
 
@@ -122,15 +129,14 @@ def evaluate(
             benchmarks = [(problems, info.with_overrides(**overrides))
                           for problems, info in (load_benchmark(path) for path in bench)]
             # pass@k beyond a benchmark's n is skipped with a note by the runner: benchmarks differ in n
-            base = EvalConfig(ks=sorted({1, *ks}), max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+            base = EvalConfig(k=ks, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
             report = run_benchmarks(str(model), benchmarks, base, out)
         else:
             problems = load_problems(data)
-            config = build_eval_config(n=4 if n is None else n, ks=ks,
-                                       temperature=1.0 if temperature is None else temperature,
-                                       top_p=0.95 if top_p is None else top_p, top_k=0 if top_k is None else top_k,
-                                       max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
-    except (RecordError, FileNotFoundError, ValueError) as exc:
+            given = {"n": n, "temperature": temperature, "top_p": top_p, "top_k": top_k}  # unset: EvalConfig's
+            config = EvalConfig(k=ks, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
+                                **{key: value for key, value in given.items() if value is not None}).check_k()
+    except (RecordError, FileNotFoundError, ValueError, ValidationError) as exc:
         fail(exc)
     if bench:
         Console().print(benchmark_table(report))
@@ -219,10 +225,6 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder with manifest.
     console.print("\n".join(str(p) for p in paths))
 
 
-if __name__ == "__main__":
-    app()
-
-
 model_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
@@ -255,3 +257,7 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+
+
+if __name__ == "__main__":  # after every sub-command is registered: `python -m vibethinker.cli model ...`
+    app()

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vibethinker.utils.files import publish_temp_file
+from vibethinker.utils.files import JsonlError, atomic_file, read_jsonl
 
 Domain = Literal["math", "code", "stem", "instruct"]
 
@@ -157,31 +156,19 @@ def read_rows(path: Path) -> Iterable[tuple[int, Any]]:
         import pyarrow.parquet as pq
 
         return [(i + 1, row) for i, row in enumerate(pq.read_table(path).to_pylist())]
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                rows.append((line_no, json.loads(text)))
-            except json.JSONDecodeError as exc:
-                raise RecordError(path, line_no, "<json>", f"not valid JSON: {exc.msg} at column {exc.colno}") from None
-    return rows
+    # A list, not a generator: callers rely on a bad line raising here, before they act on any row.
+    try:
+        return list(read_jsonl(path))
+    except JsonlError as exc:
+        raise RecordError(path, exc.line, "<json>", f"not valid JSON: {exc.reason} at column {exc.column}") from None
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[BaseModel | dict]) -> Path:
     """Write rows atomically: a temp file in the same folder, then rename, so a crash leaves the old file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(row.to_json() if isinstance(row, Problem) else json.dumps(
-                    row.model_dump() if isinstance(row, BaseModel) else row, ensure_ascii=False))
-                handle.write("\n")
-        publish_temp_file(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w") as handle:
+        for row in rows:
+            handle.write(row.to_json() if isinstance(row, Problem) else json.dumps(
+                row.model_dump() if isinstance(row, BaseModel) else row, ensure_ascii=False))
+            handle.write("\n")
     return path

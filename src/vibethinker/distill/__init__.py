@@ -1,21 +1,23 @@
 """Offline self-distillation (SPEC 2.6): verified traces of the RL checkpoints, ranked by the student's S_LP,
 filtered per (domain, length bucket), mixed across domains, then SFT of the student."""
 
-from vibethinker.distill.config import DistillConfig
-from vibethinker.distill.harvest import HarvestResult, Trace, harvest_traces, harvest_with_stats
-from vibethinker.distill.run import run_self_distillation, training_problems
-from vibethinker.distill.scoring import student_logprob_scores
-from vibethinker.distill.selection import (
-    ScoredTrace,
-    length_bucket,
-    nearest_rank,
-    select_traces,
-    selection_reasons,
-    selection_report,
-)
+from vibethinker.utils.lazy import lazy_exports
 
-__all__ = [
-    "DistillConfig", "HarvestResult", "ScoredTrace", "Trace", "harvest_traces", "harvest_with_stats", "length_bucket",
-    "nearest_rank", "run_self_distillation", "select_traces", "selection_reasons", "selection_report",
-    "student_logprob_scores", "training_problems",
-]
+_EXPORTS = {
+    "DistillConfig": "vibethinker.distill.config",
+    "HarvestResult": "vibethinker.distill.harvest",
+    "ScoredTrace": "vibethinker.distill.selection",
+    "Trace": "vibethinker.distill.harvest",
+    "harvest_traces": "vibethinker.distill.harvest",
+    "harvest_with_stats": "vibethinker.distill.harvest",
+    "length_bucket": "vibethinker.distill.selection",
+    "nearest_rank": "vibethinker.distill.selection",
+    "run_self_distillation": "vibethinker.distill.run",
+    "select_traces": "vibethinker.distill.selection",
+    "selection_reasons": "vibethinker.distill.selection",
+    "selection_report": "vibethinker.distill.selection",
+    "student_logprob_scores": "vibethinker.distill.scoring",
+    "training_problems": "vibethinker.distill.run",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

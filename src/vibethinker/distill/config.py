@@ -5,33 +5,39 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from vibethinker.data.records import Domain
+from vibethinker.sampling import SamplingOwner, sampling_with_defaults
 from vibethinker.sft.config import SFTConfig
+from vibethinker.utils.fields import resumable
+
+TeacherSampling = sampling_with_defaults(
+    "TeacherSampling", "Sampling of the teacher checkpoints in the harvest (SPEC 2.6 step 1).",
+    top_p=(1.0, "Sampling top-p of the teachers, as in RL (SPEC 2.3). *(our default)*"),
+    max_new_tokens=(16384, "Response length limit of the teachers. Responses cut here are never kept, even when "
+                           "their answer verifies: a trace that stops mid-thought teaches the student to stop "
+                           "mid-thought. *(our default)*"),
+    n=(8, "Responses sampled per problem from EACH teacher checkpoint (SPEC 2.6 step 1: the math, code and STEM "
+          "RL checkpoints); also written flat as samples_per_problem. *(our default)*"),
+    seed=(0, "Seed of the teachers' sampling and of the domain-mix downsampling."),
+)
 
 
-class DistillConfig(BaseModel):
+class DistillConfig(SamplingOwner):
     model_config = ConfigDict(extra="forbid")
+    sampling_aliases = {"samples_per_problem": "n"}
 
     # --- harvesting (SPEC 2.6 step 1) ---
-    samples_per_problem: int = Field(8, gt=0, description=(
-        "Responses sampled per problem from EACH teacher checkpoint (SPEC 2.6 step 1: the math, code and STEM RL "
-        "checkpoints). *(our default)*"))
-    temperature: float = Field(1.0, gt=0, description=(
-        "Sampling temperature of the teachers: 1.0, the RL rollout setting the checkpoints were trained with "
-        "(SPEC 2.3). *(our default)*"))
-    top_p: float = Field(1.0, gt=0, le=1, description=(
-        "Sampling top-p of the teachers, as in RL (SPEC 2.3). *(our default)*"))
-    max_new_tokens: int = Field(16384, gt=0, description=(
-        "Response length limit of the teachers. Responses cut here are never kept, even when their answer "
-        "verifies: a trace that stops mid-thought teaches the student to stop mid-thought. *(our default)*"))
+    sampling: TeacherSampling = Field(default_factory=TeacherSampling, description=(
+        "Sampling of the teachers: the RL rollout setting the checkpoints were trained with (SPEC 2.3); n is "
+        "samples_per_problem. Every field can also be written flat."))
     require_think: bool = Field(True, description=(
         "A kept response must contain </think> before its graded answer (SPEC 2.5)."))
     dedupe: bool = Field(True, description=(
         "Keep one copy of identical response texts of the same problem, across all teachers; copies would only "
         "up-weight that trace in SFT. *(our default)*"))
-    generation_batch_size: int = Field(64, gt=0, description="Sequences per generate() call. *(our default)*")
+    generation_batch_size: int = resumable(64, gt=0, description="Sequences per generate() call. *(our default)*")
 
     # --- scoring (SPEC 2.6 step 2) ---
     score_batch_size: int = Field(8, gt=0, description=(
@@ -62,7 +68,6 @@ class DistillConfig(BaseModel):
         "Target share of each domain in the final set (SPEC 2.6 step 3: mix domains), e.g. {math: 0.5, code: 0.3, "
         "stem: 0.2}; normalised to sum 1. Domains are downsampled (seeded) until the shares hold; a domain left out "
         "is dropped. None keeps the harvested proportions. *(our default)*"))
-    seed: int = Field(0, description="Seed of the teachers' sampling and of the domain-mix downsampling.")
     device: str | None = Field(None, description=(
         "Device of generation and scoring: 'cpu', 'cuda' or None for the GPU when there is one. SFT uses sft.device."))
 
@@ -70,6 +75,10 @@ class DistillConfig(BaseModel):
     sft: SFTConfig = Field(default_factory=SFTConfig, description=(
         "SFT of the student on the selected traces; the reports give no settings for this stage, so the SPEC 2.1 "
         "defaults apply. Note that sft.traces_per_problem and sft.seq_len can drop further traces."))
+
+    @property
+    def samples_per_problem(self) -> int:
+        return self.sampling.n
 
     @field_validator("length_bucket_edges")
     @classmethod

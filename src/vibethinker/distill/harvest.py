@@ -5,10 +5,10 @@ it (1) stopped on its own (never cut at ``max_new_tokens``, even if its answer v
 verifier (``vibethinker.verify.score``), and (3) with ``dedupe`` is not a text already kept for the same problem
 (from this or an earlier teacher).
 
-The raw samples (before verification) are cached as one JSONL per teacher under ``cache_dir``, named after the
-teacher folder and a hash of (teacher fingerprint, rendered prompts with their problem ids, sampling settings), so
-a rerun neither reloads the teacher nor samples again; verification is cheap next to sampling and runs on every
-call, so a verifier fix or another ``require_think`` takes effect without resampling.
+Sampling and grading are :func:`vibethinker.eval.sample_grade.sample_and_grade`. The samples are cached as one
+JSONL per teacher under ``cache_dir``, named after the teacher folder and a hash of (teacher fingerprint, problems,
+sampling settings), so a rerun neither reloads the teacher nor samples again; verification is cheap next to
+sampling and runs on every call, so a verifier fix or another ``require_think`` takes effect without resampling.
 """
 
 from __future__ import annotations
@@ -19,20 +19,16 @@ import json
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from vibethinker.data.records import Problem, RecordError, read_rows, write_jsonl
+from vibethinker.data.records import Problem
 from vibethinker.distill.config import DistillConfig
+from vibethinker.eval.sample_grade import GradedBatch, SampleCache, sample_and_grade, sample_key
 from vibethinker.generate import SamplingParams, make_generator
-from vibethinker.model import load_tokenizer
-from vibethinker.prompts import render_prompt
-from vibethinker.rl.filtering import model_fingerprint
-from vibethinker.verify import score
-
-CACHE_FIELDS = {"problem_id": str, "sample_index": int, "text": str, "num_tokens": int, "finish_reason": str}
+from vibethinker.model.fingerprint import model_fingerprint
 
 
 @dataclass(frozen=True)
@@ -60,41 +56,27 @@ class HarvestResult:
 
 
 def sampling_params(config: DistillConfig) -> SamplingParams:
-    return SamplingParams(n=config.samples_per_problem, temperature=config.temperature, top_p=config.top_p,
-                          max_new_tokens=config.max_new_tokens, seed=config.seed)
+    return config.sampling_params()
 
 
-def harvest_cache_path(teacher: str | os.PathLike, prompts: list[tuple[str, str]], sampling: SamplingParams,
+def harvest_cache_path(teacher: str | os.PathLike, problems: Sequence[Problem], sampling: SamplingParams,
                        cache_dir: str | os.PathLike) -> Path:
-    """Where ``teacher``'s samples for these (problem id, prompt) pairs under ``sampling`` are cached."""
-    payload = json.dumps({"teacher": model_fingerprint(teacher), "prompts": prompts, "sampling": asdict(sampling)},
-                         sort_keys=True)
-    key = hashlib.sha256(payload.encode()).hexdigest()[:24]
-    return Path(cache_dir) / f"{Path(teacher).name}-{key}.jsonl"
+    """Where ``teacher``'s samples for these problems under ``sampling`` are cached (one file per teacher and set)."""
+    keys = [sample_key(model_fingerprint(teacher), sampling, p) for p in problems]
+    digest = hashlib.sha256(json.dumps([[p.id for p in problems], keys]).encode()).hexdigest()[:24]
+    return Path(cache_dir) / f"{Path(teacher).name}-{digest}.jsonl"
 
 
-def _read_cache(path: Path, problem_ids: set[str]) -> list[dict]:
-    rows = []
-    for line, row in read_rows(path):
-        for name, kind in CACHE_FIELDS.items():
-            if not isinstance(row, dict) or not isinstance(row.get(name), kind):
-                raise RecordError(path, line, name, f"missing or not a {kind.__name__} (delete the file to resample)")
-        if row["problem_id"] not in problem_ids:
-            raise RecordError(path, line, "problem_id", f"unknown problem {row['problem_id']!r} for this cache key")
-        rows.append(row)
-    return rows
-
-
-def _sample(teacher: str | os.PathLike, prompts: list[str], problem_ids: list[str], sampling: SamplingParams,
-            config: DistillConfig) -> list[dict]:
-    generator = make_generator(teacher, batch_size=config.generation_batch_size, device=config.device)
-    completions = generator.generate(prompts, sampling)
-    del generator  # one teacher in memory at a time
-    gc.collect()
+def _sample_teacher(teacher: str | os.PathLike, problems: Sequence[Problem], sampling: SamplingParams,
+                    config: DistillConfig, path: Path) -> GradedBatch:
+    cache = SampleCache.open(path, model_fingerprint(teacher))
+    batch = sample_and_grade(
+        lambda: make_generator(teacher, batch_size=config.generation_batch_size, device=config.device), problems,
+        sampling, require_think=config.require_think, cache=cache)
+    gc.collect()  # one teacher in memory at a time
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return [{"problem_id": problem_ids[c.prompt_index], "sample_index": c.sample_index, "text": c.text,
-             "num_tokens": c.num_tokens, "finish_reason": c.finish_reason} for c in completions]
+    return batch
 
 
 def harvest_with_stats(teachers: Sequence[str | os.PathLike], problems: Sequence[Problem], config: DistillConfig,
@@ -112,30 +94,25 @@ def harvest_with_stats(teachers: Sequence[str | os.PathLike], problems: Sequence
     seen: dict[str, set[str]] = {pid: set() for pid in by_id}
     for teacher in teachers:
         name = str(teacher)
-        tokenizer = load_tokenizer(teacher)
-        prompts = [render_prompt(tokenizer, p) for p in problems]
-        path = harvest_cache_path(teacher, [(p.id, text) for p, text in zip(problems, prompts)], sampling, cache_dir)
-        if path.exists():
-            rows = _read_cache(path, set(by_id))
+        path = harvest_cache_path(teacher, problems, sampling, cache_dir)
+        batch = _sample_teacher(teacher, problems, sampling, config, path)
+        if batch.generated == 0:
             result.cache_hits.append(name)
-        else:
-            rows = _sample(teacher, prompts, [p.id for p in problems], sampling, config)
-            write_jsonl(path, rows)
         result.cache_files[name] = str(path)
-        counts = Counter(sampled=len(rows))
-        for row in rows:
-            problem = by_id[row["problem_id"]]
-            if row["finish_reason"] == "length":
-                counts["truncated"] += 1
-            elif not score(problem, row["text"], require_think=config.require_think).correct:
-                counts["wrong"] += 1
-            elif config.dedupe and row["text"] in seen[problem.id]:
-                counts["duplicate"] += 1
-            else:
-                seen[problem.id].add(row["text"])
-                counts["kept"] += 1
-                result.traces.append(Trace(problem.id, problem.domain, problem.subdomain, name, row["text"],
-                                           row["num_tokens"]))
+        counts = Counter(sampled=sum(len(group) for group in batch.samples))
+        for problem, group in zip(problems, batch.samples):
+            for sample in group:
+                if sample.finish_reason == "length":
+                    counts["truncated"] += 1
+                elif not sample.correct:
+                    counts["wrong"] += 1
+                elif config.dedupe and sample.text in seen[problem.id]:
+                    counts["duplicate"] += 1
+                else:
+                    seen[problem.id].add(sample.text)
+                    counts["kept"] += 1
+                    result.traces.append(Trace(problem.id, problem.domain, problem.subdomain, name, sample.text,
+                                               sample.num_tokens))
         result.counts[name] = {key: counts[key] for key in ("sampled", "truncated", "wrong", "duplicate", "kept")}
     return result
 

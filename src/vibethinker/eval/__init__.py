@@ -1,12 +1,25 @@
 """Evaluation: the SPEC 3 metrics and the runner that samples, grades and summarises a model on a problem set."""
 
-from vibethinker.eval.benchmarks import BenchmarkInfo, load_benchmark, run_benchmarks
-from vibethinker.eval.metrics import (avg_at_n, bootstrap_ci, cons_at_n, cutoff_ratio, majority_answer, mean_tokens,
-                                      pass_at_k)
-from vibethinker.eval.pass_curve import pass_at_k_curve, plot_pass_curve
-from vibethinker.eval.runner import EvalConfig, SAMPLE_KEYS, evaluate, format_summary_table, summarize
+from vibethinker.utils.lazy import lazy_exports
 
-__all__ = [
-    "BenchmarkInfo", "load_benchmark", "run_benchmarks", "pass_at_k_curve", "plot_pass_curve", "EvalConfig", "SAMPLE_KEYS", "avg_at_n", "bootstrap_ci", "cons_at_n", "cutoff_ratio", "evaluate",
-    "format_summary_table", "majority_answer", "mean_tokens", "pass_at_k", "summarize",
-]
+_EXPORTS = {
+    "BenchmarkInfo": "vibethinker.eval.benchmarks",
+    "EvalConfig": "vibethinker.eval.config",
+    "SAMPLE_KEYS": "vibethinker.eval.runner",
+    "avg_at_n": "vibethinker.eval.metrics",
+    "bootstrap_ci": "vibethinker.eval.metrics",
+    "cons_at_n": "vibethinker.eval.metrics",
+    "cutoff_ratio": "vibethinker.eval.metrics",
+    "evaluate": "vibethinker.eval.runner",
+    "format_summary_table": "vibethinker.eval.runner",
+    "load_benchmark": "vibethinker.eval.benchmarks",
+    "majority_answer": "vibethinker.eval.metrics",
+    "mean_tokens": "vibethinker.eval.metrics",
+    "pass_at_k": "vibethinker.eval.metrics",
+    "pass_at_k_curve": "vibethinker.eval.pass_curve",
+    "plot_pass_curve": "vibethinker.eval.pass_curve",
+    "run_benchmarks": "vibethinker.eval.benchmarks",
+    "summarize": "vibethinker.eval.runner",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

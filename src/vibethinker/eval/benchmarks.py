@@ -39,7 +39,6 @@ from __future__ import annotations
 import os
 import re
 import string
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,9 +52,11 @@ from vibethinker.data.formats.driver import ConvertReport, iter_converted
 from vibethinker.data.formats.reading import first_row
 from vibethinker.data.records import Problem, RecordError, read_rows
 from vibethinker.eval.pass_curve import pass_at_k_curve, plot_pass_curve
-from vibethinker.eval.runner import EvalConfig, evaluate
+from vibethinker.eval.config import EvalConfig
+from vibethinker.eval.runner import evaluate
 from vibethinker.generate import Generator, ModelSource, make_generator
 from vibethinker.prompts import CHOICE_SUFFIX
+from vibethinker.sampling import SamplingSettings
 from vibethinker.utils.files import write_json_atomic
 from vibethinker.verify.choice import parse_choice
 
@@ -63,6 +64,7 @@ Kind = Literal["math", "choice", "code"]
 SAMPLES_BY_KIND = {"math": 64, "choice": 16, "code": 8}  # SPEC 3
 SAMPLES_IMO_ANSWERBENCH = 16  # SPEC 3
 SAMPLING_FIELDS = ("n", "temperature", "top_p", "top_k")
+_SPEC3 = SamplingSettings.model_fields  # the protocol's defaults, written once in vibethinker.sampling
 
 
 class BenchmarkInfo(BaseModel):
@@ -76,9 +78,9 @@ class BenchmarkInfo(BaseModel):
     n_problems: int = Field(..., ge=1, description="Problems in the file.")
     n: int = Field(..., ge=1, description="Samples per problem (SPEC 3: math 64, IMO-AnswerBench and GPQA 16, "
                                           "code 8).")
-    temperature: float = Field(1.0, ge=0, description="Sampling temperature (SPEC 3: 1.0).")
-    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling (SPEC 3: 0.95).")
-    top_k: int = Field(0, ge=0, description="Top-k sampling, 0 = off (SPEC 3: off).")
+    temperature: float = Field(_SPEC3["temperature"].default, ge=0, description="Sampling temperature (SPEC 3).")
+    top_p: float = Field(_SPEC3["top_p"].default, gt=0, le=1, description="Nucleus sampling (SPEC 3).")
+    top_k: int = Field(_SPEC3["top_k"].default, ge=0, description="Top-k sampling, 0 = off (SPEC 3).")
     overridden: list[str] = Field(default_factory=list, description=(
         "Sampling settings set by the user instead of the SPEC 3 default *(our default: none)*."))
 
@@ -229,7 +231,7 @@ def run_benchmarks(model: ModelSource | Generator, benchmarks: list[tuple[list[P
     generator = model if isinstance(model, Generator) else make_generator(model, batch_size=base.batch_size)
     results: dict[str, Any] = {}
     for problems, info in benchmarks:
-        config = replace(base, n=info.n, temperature=info.temperature, top_p=info.top_p, top_k=info.top_k)
+        config = base.model_copy(update={key: getattr(info, key) for key in SAMPLING_FIELDS})
         bench_dir = out_dir / info.name
         summary = evaluate(generator, problems, config, bench_dir)
         curve = pass_at_k_curve(_sample_counts(bench_dir / "samples.jsonl", problems))

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,36 +21,15 @@ from rich.table import Table
 
 from vibethinker.data.records import Problem, write_jsonl
 from vibethinker.eval.metrics import avg_at_n, bootstrap_ci, cons_at_n, cutoff_ratio, mean_tokens, pass_at_k
-from vibethinker.generate import Completion, Generator, ModelSource, SamplingParams, make_generator
-from vibethinker.prompts import render_prompt
+from vibethinker.eval.config import EvalConfig
+from vibethinker.eval.sample_grade import GradedSample, sample_and_grade
+from vibethinker.generate import Generator, ModelSource, make_generator
 from vibethinker.utils.files import write_json_atomic
-from vibethinker.verify import score, vote_key
+from vibethinker.verify import vote_key
 
 SAMPLE_KEYS = ("problem_id", "domain", "subdomain", "difficulty", "sample_index", "response", "answer", "correct",
                "tokens", "finish_reason")
 _CHUNK_SEED_STRIDE = 1_000_003  # chunk c seeds batches from seed + c * stride: no two batches share a seed
-
-
-@dataclass
-class EvalConfig:
-    """Sampling follows SPEC 3 (T=1.0, top-p 0.95, top-k off); ``max_new_tokens`` is capped low for small models."""
-
-    n: int = 8  # samples per problem
-    ks: list[int] = field(default_factory=lambda: [1, 4, 8])
-    temperature: float = 1.0
-    top_p: float = 0.95
-    top_k: int = 0
-    max_new_tokens: int = 512
-    seed: int | None = 0
-    batch_size: int = 64  # sequences per generate call
-    samples_per_chunk: int = 512  # sequences handed to the generator at once (progress + overlap with grading)
-    score_workers: int = 8
-    require_think: bool = True  # only the part after </think> is graded (SPEC 5)
-    progress: bool = True  # rich progress bars on stderr, when it is a terminal
-
-    def sampling_params(self) -> SamplingParams:
-        return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              max_new_tokens=self.max_new_tokens, seed=self.seed, n=self.n)
 
 
 def evaluate(model: ModelSource | Generator, problems: Sequence[Problem], config: EvalConfig,
@@ -63,31 +40,17 @@ def evaluate(model: ModelSource | Generator, problems: Sequence[Problem], config
         raise ValueError("evaluate needs at least one problem")
     sampling = config.sampling_params()  # validates before any model is loaded
     generator = model if isinstance(model, Generator) else make_generator(model, batch_size=config.batch_size)
-    prompts = [render_prompt(generator.tokenizer, problem) for problem in problems]
-    per_chunk = max(1, config.samples_per_chunk // config.n)
-    rows: list[dict[str, Any] | None] = [None] * (len(problems) * config.n)
+    total = len(problems) * config.n
     console = Console(stderr=True)
-    with ThreadPoolExecutor(max_workers=config.score_workers) as pool, \
-            Progress(console=console, disable=not (config.progress and console.is_terminal)) as progress:
-        gen_task = progress.add_task("generating", total=len(rows))
-        score_task = progress.add_task("grading", total=len(rows))
-        futures = []
-        for chunk_index, start in enumerate(range(0, len(problems), per_chunk)):
-            chunk_seed = None if sampling.seed is None else sampling.seed + chunk_index * _CHUNK_SEED_STRIDE
-            chunk_sampling = SamplingParams(**{**asdict(sampling), "seed": chunk_seed})
-            completions = generator.generate(prompts[start:start + per_chunk], chunk_sampling)
-            if len(completions) != len(prompts[start:start + per_chunk]) * config.n:
-                raise RuntimeError(f"generator returned {len(completions)} completions for "
-                                   f"{len(prompts[start:start + per_chunk])} prompts x n={config.n}")
-            progress.advance(gen_task, len(completions))
-            for completion in completions:
-                index = (start + completion.prompt_index) * config.n + completion.sample_index
-                future = pool.submit(_grade, problems[start + completion.prompt_index], completion,
-                                     config.require_think)
-                future.add_done_callback(lambda _f: progress.advance(score_task))
-                futures.append((index, future))
-        for index, future in futures:
-            rows[index] = future.result()
+    with Progress(console=console, disable=not (config.progress and console.is_terminal)) as progress:
+        gen_task = progress.add_task("generating", total=total)
+        score_task = progress.add_task("grading", total=total)
+        batch = sample_and_grade(generator, problems, sampling, require_think=config.require_think,
+                                 chunk_problems=max(1, config.samples_per_chunk // config.n),
+                                 chunk_seed_stride=_CHUNK_SEED_STRIDE, score_workers=config.score_workers,
+                                 on_generated=lambda count: progress.advance(gen_task, count),
+                                 on_graded=lambda: progress.advance(score_task))
+    rows = [_sample_row(problem, sample) for problem, group in zip(problems, batch.samples) for sample in group]
     out_dir = Path(out_dir)
     write_jsonl(out_dir / "samples.jsonl", rows)
     summary = summarize(rows, problems, config)
@@ -95,12 +58,11 @@ def evaluate(model: ModelSource | Generator, problems: Sequence[Problem], config
     return summary
 
 
-def _grade(problem: Problem, completion: Completion, require_think: bool) -> dict[str, Any]:
-    verdict = score(problem, completion.text, require_think=require_think)
+def _sample_row(problem: Problem, sample: GradedSample) -> dict[str, Any]:
     return {"problem_id": problem.id, "domain": problem.domain, "subdomain": problem.subdomain,
-            "difficulty": problem.difficulty, "sample_index": completion.sample_index, "response": completion.text,
-            "answer": verdict.answer, "correct": bool(verdict.correct), "tokens": completion.num_tokens,
-            "finish_reason": completion.finish_reason}
+            "difficulty": problem.difficulty, "sample_index": sample.sample_index, "response": sample.text,
+            "answer": sample.answer, "correct": sample.correct, "tokens": sample.num_tokens,
+            "finish_reason": sample.finish_reason}
 
 
 def summarize(rows: Sequence[dict[str, Any]], problems: Sequence[Problem], config: EvalConfig) -> dict[str, Any]:
@@ -116,7 +78,7 @@ def summarize(rows: Sequence[dict[str, Any]], problems: Sequence[Problem], confi
         for problem, samples in groups:
             split[str(getattr(problem, attr))].append((problem, samples))
         summary[name] = {key: _metrics(split[key], config) for key in sorted(split)}
-    summary["config"] = asdict(config)
+    summary["config"] = config.flat_dump()
     return summary
 
 

@@ -1,9 +1,14 @@
 """Tokenizer training, the tiny Qwen2 model factory, and loading/saving of HF checkpoints."""
 
-from vibethinker.model.checkpoint import load_model, load_tokenizer, save_pretrained_atomic
-from vibethinker.model.tiny import TinyModelConfig, build_tiny_model
-from vibethinker.model.tokenizer import train_tokenizer
+from vibethinker.utils.lazy import lazy_exports
 
-__all__ = [
-    "TinyModelConfig", "build_tiny_model", "load_model", "load_tokenizer", "save_pretrained_atomic", "train_tokenizer",
-]
+_EXPORTS = {
+    "TinyModelConfig": "vibethinker.model.config",
+    "build_tiny_model": "vibethinker.model.tiny",
+    "load_model": "vibethinker.model.checkpoint",
+    "load_tokenizer": "vibethinker.model.checkpoint",
+    "save_pretrained_atomic": "vibethinker.model.checkpoint",
+    "train_tokenizer": "vibethinker.model.tokenizer",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

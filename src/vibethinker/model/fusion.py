@@ -20,7 +20,6 @@ import hashlib
 import math
 import os
 import shutil
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,8 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from vibethinker.model.checkpoint import replace_dir
-from vibethinker.utils.files import read_json, write_json_atomic
+from vibethinker.utils.files import atomic_folder, read_json, write_json_atomic
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -88,9 +86,7 @@ def fuse_checkpoints(checkpoints: list[str | os.PathLike], weights: list[float] 
     for other in layouts[1:]:
         check_compatible(layouts[0], other)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    with atomic_folder(out_dir) as tmp:
         _write_fused_weights(layouts, weights, tmp)
         _copy_support_files(folders[0], tmp)
         write_json_atomic(tmp / "fusion.json", {
@@ -99,10 +95,6 @@ def fuse_checkpoints(checkpoints: list[str | os.PathLike], weights: list[float] 
             "weights": weights,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -6,30 +6,15 @@ model runs unchanged on a real Qwen2.5 checkpoint.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase, Qwen2Config, Qwen2ForCausalLM
 
-
-@dataclass
-class TinyModelConfig:
-    """Size of the from-scratch model; defaults give about 1.3M parameters at a 1k vocabulary."""
-
-    hidden_size: int = 160
-    intermediate_size: int = 448
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 1024
-    rope_theta: float = 10000.0
-    tie_word_embeddings: bool = True
-    initializer_range: float = 0.02
+from vibethinker.model.config import TinyModelConfig
 
 
 def build_tiny_model(tokenizer: PreTrainedTokenizerBase, config: TinyModelConfig, seed: int = 0) -> Qwen2ForCausalLM:
     """A randomly initialised Qwen2 sized for ``tokenizer``, with generation defaults that stop at end of turn."""
-    fields = asdict(config)
+    fields = config.model_dump()
     rope_theta = fields.pop("rope_theta")
     hf_config = Qwen2Config(
         vocab_size=len(tokenizer), **fields,

@@ -1,9 +1,18 @@
 """Diversity-exploring distillation, probing half (SPEC 2.2): Pass@K per sub-domain per SFT checkpoint, the
 specialist of each sub-domain, and the fusion weights that the merge step uses."""
 
-from vibethinker.probe.config import ProbeConfig
-from vibethinker.probe.probing import (CheckpointProbe, ProbeResult, Specialist, SubdomainScore, fusion_weights,
-                                       list_checkpoints, probe_checkpoints, select_specialists)
+from vibethinker.utils.lazy import lazy_exports
 
-__all__ = ["CheckpointProbe", "ProbeConfig", "ProbeResult", "Specialist", "SubdomainScore", "fusion_weights",
-           "list_checkpoints", "probe_checkpoints", "select_specialists"]
+_EXPORTS = {
+    "CheckpointProbe": "vibethinker.probe.probing",
+    "ProbeConfig": "vibethinker.probe.config",
+    "ProbeResult": "vibethinker.probe.probing",
+    "Specialist": "vibethinker.probe.probing",
+    "SubdomainScore": "vibethinker.probe.probing",
+    "fusion_weights": "vibethinker.probe.probing",
+    "list_checkpoints": "vibethinker.probe.probing",
+    "probe_checkpoints": "vibethinker.probe.probing",
+    "select_specialists": "vibethinker.probe.probing",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -29,25 +29,23 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vibethinker.data.records import Problem, read_rows, write_jsonl
+from vibethinker.data.records import Problem
 from vibethinker.eval.metrics import avg_at_n, pass_at_k
+from vibethinker.eval.sample_grade import SampleCache, sample_and_grade
 from vibethinker.generate import Generator, make_generator
+from vibethinker.model.fingerprint import model_fingerprint
 from vibethinker.probe.config import ProbeConfig
-from vibethinker.prompts import render_prompt
-from vibethinker.rl.filtering import model_fingerprint
 from vibethinker.utils.files import read_json, write_json_atomic, write_text_atomic
-from vibethinker.verify import score
 
 log = logging.getLogger(__name__)
 
 GeneratorFactory = Callable[[Path], Generator]
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-_KEY_FIELDS = ("n", "temperature", "top_p", "max_new_tokens", "seed", "require_think")
+_KEY_FIELDS = ("n", "temperature", "top_p", "top_k", "max_new_tokens", "seed", "require_think")
 
 
 @dataclass
@@ -149,17 +147,20 @@ def probe_checkpoints(checkpoints: Sequence[tuple[int, str | os.PathLike]], prob
     factory = generator_factory or (lambda path: make_generator(path, batch_size=config.batch_size,
                                                                 device=config.device))
     problems_hash = _problems_hash(problems)
+    sampling = config.sampling_params()
     probes = []
     for step, path in sorted(checkpoints, key=lambda item: item[0]):
         fingerprint = model_fingerprint(path)
         cache_file = out_dir / "samples" / f"step-{step:06d}-{_cache_key(fingerprint, config, problems_hash)}.jsonl"
-        cached = cache and cache_file.exists()
-        if cached:
-            rows = _read_samples(cache_file, problems, config.n)
-        else:
-            rows = _sample_and_grade(factory, Path(path), problems, config)
-            write_jsonl(cache_file, rows)
+        samples = SampleCache.open(cache_file, fingerprint) if cache else SampleCache(cache_file, fingerprint)
+        batch = sample_and_grade(lambda path=path: factory(Path(path)), problems, sampling,
+                                 require_think=config.require_think, cache=samples,
+                                 score_workers=config.score_workers)
+        gc.collect()  # free the checkpoint before the next one loads
+        _empty_cuda_cache()
+        cached = batch.generated == 0
         log.info("probed step %d (%s)%s", step, path, " from cache" if cached else "")
+        rows = [{"problem_id": s.problem_id, "correct": s.correct} for group in batch.samples for s in group]
         scores, correct = score_samples(rows, problems, config.k, config.n)
         probes.append(CheckpointProbe(step, str(path), fingerprint, scores, correct, cached))
     result = ProbeResult(k=config.k, n=config.n, checkpoints=probes)
@@ -299,48 +300,6 @@ def _cache_key(fingerprint: str, config: ProbeConfig, problems_hash: str) -> str
     settings = {name: getattr(config, name) for name in _KEY_FIELDS}
     payload = json.dumps({"model": fingerprint, "settings": settings, "problems": problems_hash}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _sample_and_grade(factory: GeneratorFactory, path: Path, problems: list[Problem],
-                      config: ProbeConfig) -> list[dict[str, Any]]:
-    """One generate call for all problems x n samples, then grading in a thread pool."""
-    generator = factory(path)
-    prompts = [render_prompt(generator.tokenizer, problem) for problem in problems]
-    completions = generator.generate(prompts, config.sampling_params())
-    del generator  # free the checkpoint before the next one loads
-    gc.collect()
-    _empty_cuda_cache()
-    if len(completions) != len(problems) * config.n:
-        raise RuntimeError(f"{path}: generator returned {len(completions)} completions for {len(problems)} problems "
-                           f"x n={config.n}")
-
-    def grade(completion) -> dict[str, Any]:
-        problem = problems[completion.prompt_index]
-        verdict = score(problem, completion.text, require_think=config.require_think)
-        return {"problem_id": problem.id, "subdomain": problem.subdomain, "sample_index": completion.sample_index,
-                "correct": bool(verdict.correct), "answer": verdict.answer, "tokens": completion.num_tokens,
-                "finish_reason": completion.finish_reason, "response": completion.text}
-
-    with ThreadPoolExecutor(max_workers=config.score_workers) as pool:
-        return list(pool.map(grade, completions))
-
-
-def _read_samples(path: Path, problems: Sequence[Problem], n: int) -> list[dict[str, Any]]:
-    ids = {p.id for p in problems}
-    rows = []
-    for line, row in read_rows(path):
-        missing = [key for key in ("problem_id", "correct") if key not in row]
-        if missing:
-            raise ValueError(f"{path}:{line}: field '{missing[0]}' missing from a cached probing sample "
-                             f"(delete the file to sample again)")
-        if row["problem_id"] not in ids:
-            raise ValueError(f"{path}:{line}: field 'problem_id': {row['problem_id']!r} is not a probing problem "
-                             f"(delete the file to sample again)")
-        rows.append(row)
-    if len(rows) != len(problems) * n:
-        raise ValueError(f"{path}: {len(rows)} cached samples, expected {len(problems)} problems x n={n} "
-                         f"(delete the file to sample again)")
-    return rows
 
 
 def _empty_cuda_cache() -> None:

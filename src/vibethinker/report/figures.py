@@ -11,7 +11,6 @@ problem counts equally), at ``k = 1, 2, 4, ...`` up to the smallest ``n`` of any
 from __future__ import annotations
 
 import io
-import json
 import os
 import tempfile
 from collections import defaultdict
@@ -21,6 +20,7 @@ from pathlib import Path
 from vibethinker.data.records import RecordError
 from vibethinker.eval.pass_curve import pass_at_k_curve
 from vibethinker.report.plots import plot_metric_grid
+from vibethinker.utils.files import JsonlError, read_jsonl
 
 SAMPLE_FIELDS = {"problem_id": str, "domain": str, "correct": bool, "tokens": int}
 # Panels of a training-curve grid, in this order, when logged: the SFT loss first, then RL reward, entropy, length.
@@ -51,21 +51,22 @@ def load_samples(path: str | os.PathLike) -> list[dict]:
     """The rows of an eval stage's ``samples.jsonl``; a row without a field the report needs raises
     :class:`RecordError` naming the file, the line and the field."""
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecordError(path, number, "<json>", f"not valid JSON: {exc.msg}") from None
-        if not isinstance(row, dict):
-            raise RecordError(path, number, "<row>", f"expected a JSON object, got {type(row).__name__}")
-        for name, kind in SAMPLE_FIELDS.items():
-            value = row.get(name)
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise RecordError(path, number, name, f"expected {kind.__name__}, got {value!r}")
-        rows.append(row)
+    try:
+        for number, row in read_jsonl(path):
+            _check_sample(path, number, row)
+            rows.append(row)
+    except JsonlError as exc:
+        raise RecordError(path, exc.line, "<json>", f"not valid JSON: {exc.reason}") from None
     return rows
+
+
+def _check_sample(path: str | os.PathLike, number: int, row) -> None:
+    if not isinstance(row, dict):
+        raise RecordError(path, number, "<row>", f"expected a JSON object, got {type(row).__name__}")
+    for name, kind in SAMPLE_FIELDS.items():
+        value = row.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RecordError(path, number, name, f"expected {kind.__name__}, got {value!r}")
 
 
 def samples_pass_curve(rows: Sequence[dict]) -> dict[int, float]:

@@ -18,17 +18,16 @@ is HTML-escaped. Sections appear only when their inputs exist:
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import platform
-import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from vibethinker.report import figures
+from vibethinker.report.blocks import Markup, delta_cell, escape, fmt, image, section, table
 from vibethinker.report.markdown import BREAKDOWNS, stage_note
+from vibethinker.stages import stage_kinds
 from vibethinker.utils.files import read_json, write_text_atomic
 
 CSS = """
@@ -53,58 +52,6 @@ pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; paddin
 """
 
 
-class Markup(str):
-    """Text that is already HTML: cells and fragments built here, never text read from the run."""
-
-
-# C0 control characters other than tab and newlines are not allowed in HTML text; random models emit them.
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _e(value) -> str:
-    return value if isinstance(value, Markup) else CONTROL.sub("\ufffd", html.escape(str(value), quote=True))
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def _cell(value, tag: str = "td") -> str:
-    if isinstance(value, Markup) and value.startswith(f"<{tag}"):
-        return value  # a pre-built cell (classes for deltas, specialists)
-    numeric = value is None or isinstance(value, (int, float)) and not isinstance(value, bool)
-    return f"<{tag}{' class=num' if numeric else ''}>{_e(_fmt(value))}</{tag}>"
-
-
-def table(header: list, rows: list[list]) -> str:
-    """An HTML table; numbers are right-aligned; str cells are escaped, :class:`Markup` ones kept."""
-    head = "".join(_cell(h, "th") for h in header)
-    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
-    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-
-
-def delta_cell(before, after) -> Markup:
-    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
-        return Markup("<td class=num>–</td>")
-    change = after - before
-    kind = "pos" if change > 1e-12 else "neg" if change < -1e-12 else ""
-    return Markup(f"<td class='num {kind}'>{change:+.3f}</td>")
-
-
-def image(png: bytes | None, alt: str) -> str:
-    if not png:
-        return ""
-    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
-
-
-def section(anchor: str, title: str, body: str) -> tuple[str, str, str]:
-    return anchor, title, f"<section id='{_e(anchor)}'><h2>{_e(title)}</h2>{body}</section>"
-
-
 def header_html(run_dir: Path, manifest: dict) -> str:
     stages = manifest.get("stages", {})
     started = min((e["started_at"] for e in stages.values() if e.get("started_at")), default="–")
@@ -116,8 +63,8 @@ def header_html(run_dir: Path, manifest: dict) -> str:
     facts = [("recipe", manifest.get("recipe", "?")), ("run", f"{started} → {finished}"), ("report written", written),
              ("machine", machine),
              ("stage devices", ", ".join(devices) or "–"), ("folder", str(run_dir))]
-    lines = "".join(f"<div class=meta><b>{_e(k)}</b>: {_e(v)}</div>" for k, v in facts)
-    return f"<h1>Run report: {_e(manifest.get('recipe', '?'))}</h1>{lines}"
+    lines = "".join(f"<div class=meta><b>{escape(k)}</b>: {escape(v)}</div>" for k, v in facts)
+    return f"<h1>Run report: {escape(manifest.get('recipe', '?'))}</h1>{lines}"
 
 
 def stages_section(stages: dict) -> tuple:
@@ -126,7 +73,7 @@ def stages_section(stages: dict) -> tuple:
         status = str(entry.get("status", "?"))
         kind = "ok" if status == "done" else "bad" if status in ("failed", "running") else ""
         note = stage_note(entry) if entry.get("status") == "done" else ""
-        rows.append([name, entry.get("kind", "?"), Markup(f"<td class='tag {kind}'>{_e(status)}</td>"),
+        rows.append([name, entry.get("kind", "?"), Markup(f"<td class='tag {kind}'>{escape(status)}</td>"),
                      Markup(f"<td class=num>{float(entry.get('seconds', 0.0)):.1f}</td>"), note])
     return section("stages", "Stages", table(["stage", "kind", "status", "seconds", "notes"], rows))
 
@@ -150,7 +97,7 @@ def accuracy_section(evals: dict[str, dict]) -> tuple:
     names = list(evals)
     header = [""]
     for index, name in enumerate(names):
-        header += [name] + ([Markup(f"<th class=num>Δ vs {_e(names[index - 1])}</th>")] if index else [])
+        header += [name] + ([Markup(f"<th class=num>Δ vs {escape(names[index - 1])}</th>")] if index else [])
     rows = [["overall", *with_deltas(names, [evals[n].get("pass@1") for n in names])]]
     for key, label in BREAKDOWNS:
         groups = sorted({g for n in names for g in evals[n].get(key, {})}, key=_group_order)
@@ -223,7 +170,7 @@ def clr_table(report: dict) -> str:
     for label, value in (("claim source", report.get("claim_source")), ("extra tokens", report.get("extra_tokens"))):
         if value is not None:
             text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
-            body += f"<p class=note><b>{_e(label)}</b>: {_e(text)}</p>"
+            body += f"<p class=note><b>{escape(label)}</b>: {escape(text)}</p>"
     return body
 
 
@@ -242,7 +189,7 @@ def clr_section(reports: dict[str, dict]) -> tuple | None:
         return None
     body = ("<p class=note>Claim-level reliability (SPEC 4): answers clustered and weighted by the reliability of "
             "their claims, against majority vote and plain pass@1.</p>")
-    body += "".join(f"<h3>{_e(name)}</h3>" + clr_table(report) for name, report in reports.items())
+    body += "".join(f"<h3>{escape(name)}</h3>" + clr_table(report) for name, report in reports.items())
     return section("clr", "CLR vs majority vote vs pass@1", body)
 
 
@@ -254,63 +201,9 @@ def training_section(run_dir: Path, stages: dict) -> tuple | None:
             label = str(metrics.parent.relative_to(run_dir))
             figure = figures.training_curves_figure(metrics, title=label)
             if figure:
-                body += f"<h3>{_e(label)} <span class=note>({_e(entry.get('kind', '?'))})</span></h3>"
+                body += f"<h3>{escape(label)} <span class=note>({escape(entry.get('kind', '?'))})</span></h3>"
                 body += image(figure, f"training curves of {label}")
     return section("training", "Training curves", body) if body else None
-
-
-def probing_section(run_dir: Path, name: str) -> tuple | None:
-    path = run_dir / name / "probing.json"
-    if not path.exists():
-        return None
-    probe = read_json(path)
-    k, specialists = probe.get("k"), probe.get("specialists", {})
-    subdomains = sorted({s for row in probe.get("table", []) for s in row.get("subdomains", {})})
-    header = ["step", "checkpoint"] + [f"{s} {m}" for s in subdomains for m in (f"pass@{k}", "pass@1")]
-    rows = []
-    for entry in probe.get("table", []):
-        cells = [entry.get("step"), Path(str(entry.get("path", ""))).name]
-        for sub in subdomains:
-            scores = entry.get("subdomains", {}).get(sub, {})
-            best = specialists.get(sub, {}).get("step") == entry.get("step")
-            value = scores.get(f"pass@{k}")
-            cells.append(Markup(f"<td class='num best'>{_fmt(value)} ★</td>") if best and value is not None
-                         else value)
-            cells.append(scores.get("pass@1"))
-        rows.append(cells)
-    weights = [[w.get("step"), w.get("path"), float(w.get("weight", 0.0)), ", ".join(w.get("subdomains", []))]
-               for w in probe.get("weights", [])]
-    body = (f"<p class=note>Per sub-domain pass@{_e(k)} from n={_e(probe.get('n'))} samples per probing problem; "
-            "★ marks the specialist checkpoint of each sub-domain (SPEC 2.2).</p>" + table(header, rows))
-    png = run_dir / name / "probing.png"
-    body += image(png.read_bytes() if png.exists() else None, f"probing curves of {name}")
-    if weights:
-        body += "<h3>Fusion weights</h3>" + table(["step", "checkpoint", "weight", "specialist of"], weights)
-    return section(f"probe-{name}", f"Diversity probing: {name}", body)
-
-
-def distill_section(run_dir: Path, name: str, summary: dict) -> tuple | None:
-    path = run_dir / name / "selection.json"
-    if not path.exists():
-        return None
-    data = read_json(path)
-    harvest, selection = data.get("harvest", {}), data.get("selection", {})
-    body = ""
-    teachers = harvest.get("per_teacher", {})
-    if teachers:
-        keys = list(dict.fromkeys(k for counts in teachers.values() for k in counts))
-        body += "<h3>Harvest per teacher</h3>" + table(["teacher", *keys],
-                                                       [[t, *[c.get(k) for k in keys]] for t, c in teachers.items()])
-    groups = [("all", selection)] + [(f"domain {d}", v) for d, v in selection.get("per_domain", {}).items()]
-    groups += [(f"group {g}", v) for g, v in selection.get("per_group", {}).items()]
-    reasons = list(dict.fromkeys(r for _, v in groups for r in v.get("removed", {})))
-    rows = [[label, v.get("total"), v.get("kept"), *[v.get("removed", {}).get(r) for r in reasons],
-             " – ".join(f"{b:.3f}" for b in v["band"]) if v.get("band") else None] for label, v in groups]
-    body += "<h3>Selection</h3>" + table(["", "total", "kept", *[f"removed: {r}" for r in reasons], "S_LP band"], rows)
-    notes = [f"quantile rule: {selection['quantile_rule']}" if selection.get("quantile_rule") else "",
-             f"{summary.get('problems')} problems in the distillation set" if summary.get("problems") else ""]
-    body += "".join(f"<p class=note>{_e(n)}</p>" for n in notes if n)
-    return section(f"distill-{name}", f"Self-distillation selection: {name}", body)
 
 
 def samples_section(name: str, rows: list[dict]) -> tuple | None:
@@ -325,16 +218,17 @@ def samples_section(name: str, rows: list[dict]) -> tuple | None:
                               if k in match)
             answer = str(match.get("answer"))
             answer = answer if len(answer) <= 60 else answer[:60] + "…"
-            body += (f"<h3>{_e(domain)}, {tag}: <code>{_e(match['problem_id'])}</code> "
-                     f"<span class=note>(answer {_e(answer)}; {_e(facts)})</span></h3>"
-                     f"<pre>{_e(str(match.get('response', '')).strip())}</pre>")
+            body += (f"<h3>{escape(domain)}, {tag}: <code>{escape(match['problem_id'])}</code> "
+                     f"<span class=note>(answer {escape(answer)}; {escape(facts)})</span></h3>"
+                     f"<pre>{escape(str(match.get('response', '')).strip())}</pre>")
     return section("samples", f"Sample responses ({name})", body) if body else None
 
 
 def eval_summaries(run_dir: Path, stages: dict) -> dict[str, dict]:
     evals = {}
     for name, entry in stages.items():
-        if entry.get("kind") != "eval":
+        kind = stage_kinds().get(entry.get("kind"))
+        if not (kind and kind.evaluates):
             continue
         summary = entry.get("summary") or {}
         if not summary and (run_dir / name / "summary.json").exists():
@@ -358,16 +252,15 @@ def render_html_report(run_dir: str | os.PathLike) -> str:
         parts += [accuracy_section(evals), pass_at_k_section(samples), length_section(samples), clr_section(clr)]
     parts.append(training_section(run_dir, stages))
     for name, entry in stages.items():
-        if entry.get("kind") == "probe_fuse":
-            parts.append(probing_section(run_dir, name))
-        if entry.get("kind") == "distill":
-            parts.append(distill_section(run_dir, name, entry.get("summary") or {}))
+        kind = stage_kinds().get(entry.get("kind"))
+        if kind and kind.html:
+            parts.append(kind.html(run_dir, name, entry))
     if samples:
         last = list(samples)[-1]
         parts.append(samples_section(last, samples[last]))
     parts = [p for p in parts if p]
-    nav = "<nav>" + "".join(f"<a href='#{_e(anchor)}'>{_e(title)}</a>" for anchor, title, _ in parts) + "</nav>"
-    title = _e(f"Run report: {manifest.get('recipe', '?')}")
+    nav = "<nav>" + "".join(f"<a href='#{escape(anchor)}'>{escape(title)}</a>" for anchor, title, _ in parts) + "</nav>"
+    title = escape(f"Run report: {manifest.get('recipe', '?')}")
     return (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{title}</title>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{CSS}</style></head>"
             f"<body><main>{header_html(run_dir, manifest)}{nav}{''.join(p[2] for p in parts)}</main></body></html>\n")

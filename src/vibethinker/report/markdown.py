@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vibethinker.report.plots import plot_training_curve
-from vibethinker.utils.files import read_json, write_json_atomic, write_text_atomic
+from vibethinker.stages import StageKind, stage_kinds
+from vibethinker.utils.files import read_json, read_jsonl, write_json_atomic, write_text_atomic
 
 BREAKDOWNS = (("by_domain", "domain"), ("by_subdomain", "sub-domain"), ("by_difficulty", "difficulty"))
 
@@ -69,18 +68,13 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
              f"({os.cpu_count()} CPUs), folder `{run_dir}`.", "", "## Stages", ""]
     lines += _table(["stage", "kind", "status", "seconds", "notes"], [
         [n, e.get("kind"), e.get("status"), f"{e.get('seconds', 0):.1f}", stage_note(e)] for n, e in stages.items()])
-    evals = {n: e["summary"] for n, e in stages.items() if e.get("kind") == "eval" and e.get("summary")}
+    evals = {n: e["summary"] for n, e in stages.items() if _kind(e) and _kind(e).evaluates and e.get("summary")}
     if evals:
         lines += eval_comparison(evals)
     for name, entry in stages.items():
-        metrics = run_dir / name / "metrics.jsonl"
-        if entry.get("kind") == "sft" and metrics.exists() and plot_training_curve(metrics, run_dir / f"{name}_loss.png"):
-            lines += [f"## Training curve: {name}", "", f"![{name} loss]({name}_loss.png)", ""]
-        if entry.get("kind") == "rl" and (run_dir / name / "curves.png").exists():
-            lines += [f"## RL curves: {name}", "", f"![{name} curves]({name}/curves.png)", ""]
-        if entry.get("kind") == "probe_fuse" and (run_dir / name / "probing.md").exists():
-            lines += [f"## Diversity probing: {name}", "", (run_dir / name / "probing.md").read_text().strip(), "",
-                      f"![{name} probing]({name}/probing.png)", ""]
+        kind = _kind(entry)
+        if kind and kind.markdown:
+            lines += kind.markdown(run_dir, name, entry)
     for name in evals:
         if (run_dir / name / "clr.json").exists():
             lines += clr_lines(name, read_json(run_dir / name / "clr.json").get("summary", {}))
@@ -110,7 +104,7 @@ def sample_responses(samples_path: Path) -> list[str]:
     """One correct and one wrong response per domain of an eval stage, so a reader sees what the numbers mean."""
     if not samples_path.exists():
         return []
-    rows = [json.loads(line) for line in samples_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row for _, row in read_jsonl(samples_path)]
     lines = [f"## Sample responses ({samples_path.parent.name})", ""]
     for domain in sorted({r["domain"] for r in rows}):
         for verdict in (True, False):
@@ -121,26 +115,12 @@ def sample_responses(samples_path: Path) -> list[str]:
     return lines
 
 
+def _kind(entry: dict) -> StageKind | None:
+    """The registry entry of a manifest entry's kind (None for a kind this version does not know)."""
+    return stage_kinds().get(entry.get("kind"))
+
+
 def stage_note(entry: dict) -> str:
-    s = entry.get("summary", {})
-    kind = entry.get("kind")
-    if kind == "sft" and "steps" in s:
-        kept = s.get("curriculum")
-        curriculum = f"; curriculum kept {kept['problems_kept']}/{kept['problems_in']} problems" if kept else ""
-        return f"{s['steps']} steps, {s['samples']} samples, final loss {s['final_loss']:.3f}{curriculum}"
-    if kind == "probe_fuse" and "specialists" in s:
-        picks = ", ".join(f"{sub}: step {v['step']}" for sub, v in s["specialists"].items())
-        return f"{s['checkpoints_probed']} checkpoints, pass@{s['k']} specialists {picks}"
-    if kind == "distill" and "kept" in s:
-        return f"{s['kept']} of {s['harvested']} verified traces kept for {s['problems']} problems"
-    if kind == "eval" and "pass@1" in s:
-        return f"pass@1 {s['pass@1']:.3f} on {s.get('n_problems')} problems"
-    if kind == "rl" and "steps" in s:
-        kept = f", {s['filtering']['kept']} prompts kept by filtering" if s.get("filtering") else ""
-        return (f"{s['steps']} steps x {s['rollouts_per_step']} rollouts, reward {s['first_reward_mean']:.3f} -> "
-                f"{s['last_reward_mean']:.3f}{kept}")
-    if kind == "init_model" and "parameters" in s:
-        return f"{s['parameters'] / 1e6:.2f}M parameters, vocab {s['vocab_size']}"
-    if kind == "data":
-        return ", ".join(f"{k} {v}" for k, v in s.get("sizes", {}).items())
-    return ""
+    """The stage table's note: the kind's own summary line."""
+    kind = _kind(entry)
+    return kind.note(entry.get("summary", {})) if kind else ""

@@ -23,11 +23,10 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Protocol, runtime_checkable
 
 from vibethinker.generate import SamplingParams, make_generator
+from vibethinker.rl.config import JudgeConfig
 
 
 @runtime_checkable
@@ -152,27 +151,6 @@ class OpenAICompatibleJudge:
             raise JudgeError(f"judge POST {self.url}: HTTP 200 but not a chat completion (expected "
                              f"choices[0].message.content): {raw[:300]!r}") from None
         return content or ""  # null content (refusal, empty reply) grades as a missing score
-
-
-class JudgeConfig(BaseModel):
-    """Which judge model scores the rubric of instruct RL (SPEC 2.5, 2.7); every default is *(our default)*."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["local_hf", "openai"] = Field("local_hf", description=(
-        "'local_hf': a local HF checkpoint; 'openai': an OpenAI-compatible chat-completions server (SPEC 2.5: "
-        "'rubric scores from a judge model'; the model is our choice)."))
-    model: str = Field(..., description="Checkpoint folder (local_hf) or the served model name (openai).")
-    base_url: str | None = Field(None, description="Server URL up to /v1, e.g. http://127.0.0.1:8000/v1 (openai).")
-    api_key_env: str | None = Field("OPENAI_API_KEY", description=(
-        "Environment variable holding the API key (openai); null for a server without authentication."))
-    temperature: float = Field(0.0, ge=0, description="Judge sampling temperature; 0 = greedy *(our default)*.")
-    max_new_tokens: int = Field(1024, gt=0, description="Longest judge reply in tokens *(our default)*.")
-    batch_size: int = Field(16, gt=0, description="Prompts per generate() batch (local_hf) *(our default)*.")
-    device: str | None = Field(None, description="Device of the local judge; None = the GPU when there is one.")
-    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (openai) *(our default)*.")
-    max_retries: int = Field(5, ge=0, description="Retries of 429 / 5xx / connection failures (openai).")
-    concurrency: int = Field(8, gt=0, description="Requests in flight per group (openai) *(our default)*.")
 
 
 def make_judge(config: JudgeConfig) -> Judge:

@@ -19,12 +19,11 @@ aggregation, using one of the estimators of r = logp_ref - logp (Schulman, "Appr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-Aggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
-KLEstimator = Literal["k1", "k2", "k3"]
+from vibethinker.rl.config import Aggregation, KLEstimator
+
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 

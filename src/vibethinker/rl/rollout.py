@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from vibethinker.data.records import Problem
-from vibethinker.generate.types import Completion, Generator, SamplingParams
+from vibethinker.generate.types import Completion, Generator
 from vibethinker.prompts import render_prompt
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.long2short import long2short_rewards
@@ -41,9 +41,7 @@ def rollout(generator: Generator, problems: list[Problem], config: RLConfig, see
     reward_fn = reward_fn or verifier_reward(config.require_think)
     tokenizer = generator.tokenizer
     prompts = [render_prompt(tokenizer, p) for p in problems]
-    sampling = SamplingParams(n=config.group_size, temperature=config.temperature, top_p=config.top_p,
-                              max_new_tokens=config.max_new_tokens, seed=seed)
-    completions = generator.generate(prompts, sampling)
+    completions = generator.generate(prompts, config.sampling_params(seed=seed))
     per_problem = [completions[i * config.group_size:(i + 1) * config.group_size] for i in range(len(problems))]
     with ThreadPoolExecutor(max_workers=SCORE_WORKERS) as pool:
         scores = list(pool.map(lambda args: score_group(*args, config, reward_fn), zip(problems, per_problem)))

@@ -22,36 +22,28 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from vibethinker.data.records import Problem
 from vibethinker.generate import make_generator
-from vibethinker.model.checkpoint import (
-    default_device,
-    load_model,
-    load_tokenizer,
-    save_pretrained_atomic,
-)
-from vibethinker.rl.config import RLConfig
-from vibethinker.rl.loss import policy_loss
+from vibethinker.generate.types import Generator
+from vibethinker.model.checkpoint import load_model
 from vibethinker.report.plots import plot_metric_grid
+from vibethinker.rl.config import RLConfig
 from vibethinker.rl.dynamic_sampling import replace_zero_variance, replacement_indices
+from vibethinker.rl.loss import policy_loss
 from vibethinker.rl.rewards import RewardFunction
 from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.types import RolloutGroup, TrainingBatch
 from vibethinker.rl.validation import read_validation, validate, validation_config
 from vibethinker.utils.files import write_json_atomic
-from vibethinker.utils.progress import progress_bar
-from vibethinker.utils.rng import restore_rng_state, seed_everything
-from vibethinker.utils.run_log import RunLog, read_metrics
+from vibethinker.utils.run_log import read_metrics
 from vibethinker.utils.runtime import long_lived_objects_frozen
-from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
+from vibethinker.utils.training_loop import StepOutcome, TrainingRun
 
-RESUMABLE_CHANGES = {"save_every", "log_every", "device", "generation_batch_size", "generation_backend", "eval_every",
-                     "eval_samples", "torch_compile"}
 # The panels of ``curves.png``, written at the end of each phase.
 CURVE_KEYS = ("heldout/pass@1", "reward_mean", "accuracy", "mgpo_weight_mean", "advantage_std", "entropy",
               "response_length_mean", "truncated_share", "kl", "clip_fraction", "logprob_gap", "grad_norm",
@@ -207,6 +199,101 @@ def sample_step(generator, problems: list[Problem], config: RLConfig, step: int,
                     "trained_reward_mean": trained["reward_mean"], "generated_tokens": generated[0], **extra}
 
 
+class HeldoutSchedule:
+    """Validation of the live policy on the held-out problems: at step 0, every ``eval_every`` steps and at the
+    last, each step once; a resumed phase skips the steps ``validation.jsonl`` already holds."""
+
+    def __init__(self, run: TrainingRun, generator: Generator, eval_problems: list[Problem] | None,
+                 config: RLConfig):
+        self.run, self.generator, self.problems, self.config = run, generator, eval_problems, config
+        self.enabled = bool(eval_problems) and config.eval_every > 0
+        self.eval_config = validation_config(config.eval_samples, config.max_new_tokens, config.require_think,
+                                             config.generation_batch_size) if self.enabled else None
+        self.done = {row["step"] for row in read_validation(run.out_dir / "validation.jsonl")}
+
+    def __call__(self, at_step: int) -> dict[str, float]:
+        """The ``heldout/*`` metrics of ``at_step``, or {} when no validation is due."""
+        if not self.enabled or at_step in self.done:
+            return {}
+        if at_step % self.config.eval_every and at_step != self.run.total_steps:
+            return {}
+        self.done.add(at_step)
+        self.run.model.eval()
+        return validate(self.generator, self.problems, self.eval_config, self.run.out_dir, at_step)
+
+
+@dataclass
+class RLPhase:
+    """What an MGPO step needs besides the :class:`TrainingRun`."""
+
+    run: TrainingRun
+    problems: list[Problem]
+    config: RLConfig
+    generator: Generator
+    reward_fn: RewardFunction | None
+    ref_model: torch.nn.Module | None  # the frozen start of the phase, for the KL term
+    logprobs_fn: Callable  # token_logprobs or its compiled form
+    heldout: HeldoutSchedule
+
+
+def rl_step(phase: RLPhase, step: int, freeze_warm_objects: Callable[[], None]) -> StepOutcome:
+    """Roll out, score, and take ONE optimiser step on the batch of optimiser step ``step`` (strictly on-policy);
+    then validate when due."""
+    run, config = phase.run, phase.config
+    t0 = time.time()
+    groups, metrics = sample_step(phase.generator, phase.problems, config, step, phase.reward_fn)
+    gen_seconds = time.time() - t0
+    batch = build_batch(groups, run.tokenizer.pad_token_id, config.mask_truncated)
+    t1 = time.time()
+    run.model.train()
+    if batch.n_sequences:
+        stats = accumulate_gradients(run.model, batch, config, run.device, phase.ref_model, phase.logprobs_fn)
+        grad_norm = run.apply_gradients()
+    else:  # every response was masked out: nothing to learn from this batch
+        stats, grad_norm = UpdateStats(0.0, 0.0, 0.0, 0.0, 1.0, float("nan"), float("nan"), 0), 0.0
+        run.optimizer.zero_grad(set_to_none=True)
+    train_seconds = time.time() - t1
+    step_seconds = time.time() - t0
+    validation = phase.heldout(step + 1)
+    freeze_warm_objects()  # the first steps: engine graphs captured, the policy compiled (twice)
+    row = {**validation, **metrics, **update_metrics(stats, grad_norm, batch, config),
+           "generation_tokens_per_s": metrics["generated_tokens"] / max(gen_seconds, 1e-9),
+           "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
+           "step_seconds": step_seconds, "generation_seconds": gen_seconds, "training_seconds": train_seconds,
+           **{f"reward_fn/{k}": v for k, v in getattr(phase.reward_fn, "stats", {}).items()}}
+    return StepOutcome(row, log_anyway=bool(validation), info=(
+        f"reward {metrics['reward_mean']:.3f} | w {metrics['mgpo_weight_mean']:.2f} | entropy {stats.entropy:.3f} | "
+        f"len {metrics['response_length_mean']:.0f} | cut {metrics['truncated_share']:.2f}"))
+
+
+def update_metrics(stats: UpdateStats, grad_norm: float, batch: TrainingBatch, config: RLConfig) -> dict[str, float]:
+    """The logged statistics of the update itself (in the order metrics.jsonl has always listed them)."""
+    return {"entropy": stats.entropy, "kl": stats.kl, "clip_fraction": stats.clip_fraction,
+            "ratio_mean": stats.ratio_mean, "logprob_gap": stats.logprob_gap, "loss": stats.loss,
+            "policy_loss": stats.policy_loss, "grad_norm": grad_norm, "lr": config.learning_rate,
+            "loss_sequences": batch.n_sequences, "loss_tokens": batch.n_response_tokens}
+
+
+def rl_summary(run: TrainingRun, problems: list[Problem], config: RLConfig) -> dict:
+    """Steps, sizes, and the reward of the first and last quarter of the logged steps (single steps are noisy);
+    with validation also the held-out accuracy at the first and the last validation, the phase's before/after."""
+    logged = [r["reward_mean"] for r in read_metrics(run.out_dir / "metrics.jsonl") if "reward_mean" in r]
+    quarter = max(1, len(logged) // 4)
+    summary = {
+        "finished": True, "steps": run.total_steps, "problems": len(problems),
+        "rollouts_per_step": config.prompts_per_step * config.group_size,
+        "first_reward_mean": sum(logged[:quarter]) / quarter if logged else float("nan"),
+        "last_reward_mean": (sum(logged[-quarter:]) / quarter if logged
+                             else run.last_metrics.get("reward_mean", float("nan"))),
+        "reward_window_steps": quarter,
+        "train_seconds": time.time() - run.started, "device": str(run.device),
+    }
+    rows = read_validation(run.out_dir / "validation.jsonl")
+    if rows:
+        summary["heldout_first"], summary["heldout_last"] = rows[0], rows[-1]
+    return summary
+
+
 def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLConfig, out_dir: str | os.PathLike,
              stop_after_steps: int | None = None, reward_fn: RewardFunction | None = None,
              eval_problems: list[Problem] | None = None) -> dict:
@@ -220,112 +307,26 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     """
     if not problems:
         raise ValueError("RL needs at least one problem")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device) if config.device else default_device()
     dtype = torch.float32 if config.dtype == "float32" else torch.bfloat16
-    resume_from = latest_resumable(out_dir)
-    seed_everything(config.seed)
-    tokenizer = load_tokenizer(model_path)
-    model = load_model(resume_from or model_path, device=device, dtype=dtype)
-    model.train()
+    run = TrainingRun(model_path, config, out_dir, dtype=dtype)
     ref_model = None
     if config.kl_coef > 0:  # the frozen starting checkpoint of the phase
-        ref_model = load_model(model_path, device=device, dtype=dtype).eval().requires_grad_(False)
-    generator = make_generator((model, tokenizer), backend=config.generation_backend,
+        ref_model = load_model(model_path, device=run.device, dtype=dtype).eval().requires_grad_(False)
+    generator = make_generator((run.model, run.tokenizer), backend=config.generation_backend,
                                batch_size=config.generation_batch_size)
-    total_steps = config.max_steps or math.ceil(len(problems) / config.prompts_per_step)
-
     # Compiled, the function still trains the model's own parameters: the optimiser, generator and saving see them.
     logprobs_fn = torch.compile(token_logprobs) if config.torch_compile else token_logprobs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
-                                  weight_decay=config.weight_decay, fused=device.type == "cuda")
-    step = 0
-    if resume_from is not None:
-        state = load_resume_state(resume_from, config, RESUMABLE_CHANGES)
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng_state(state["rng"])
-        step = state["step"]
-
-    log = RunLog(out_dir, resume_step=step)
-    validating = bool(eval_problems) and config.eval_every > 0
-    heldout_config = validation_config(config.eval_samples, config.max_new_tokens, config.require_think,
-                                       config.generation_batch_size) if validating else None
-    validated = {row["step"] for row in read_validation(out_dir / "validation.jsonl")}
-
-    def heldout(at_step: int) -> dict[str, float]:
-        if not validating or at_step in validated:
-            return {}
-        if at_step % config.eval_every and at_step != total_steps:
-            return {}
-        validated.add(at_step)
-        model.eval()
-        return validate(generator, eval_problems, heldout_config, out_dir, at_step)
-
-    if step == 0 and (start_metrics := heldout(0)):
-        log.log(0, start_metrics)
-    pad_id = tokenizer.pad_token_id
-    started = time.time()
-    last_reward = float("nan")
-    with progress_bar() as bar, long_lived_objects_frozen() as freeze_warm_objects:
-        task = bar.add_task("rl", total=total_steps, completed=step, info="")
-        while step < total_steps:
-            if stop_after_steps is not None and step >= stop_after_steps:
-                break
-            t0 = time.time()
-            groups, metrics = sample_step(generator, problems, config, step, reward_fn)
-            gen_seconds = time.time() - t0
-            batch = build_batch(groups, pad_id, config.mask_truncated)
-            t1 = time.time()
-            model.train()
-            if batch.n_sequences:
-                stats = accumulate_gradients(model, batch, config, device, ref_model, logprobs_fn)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm))
-                optimizer.step()
-            else:  # every response was masked out: nothing to learn from this batch
-                stats, grad_norm = UpdateStats(0.0, 0.0, 0.0, 0.0, 1.0, float("nan"), float("nan"), 0), 0.0
-            optimizer.zero_grad(set_to_none=True)
-            train_seconds = time.time() - t1
-            step_seconds = time.time() - t0
-            step += 1
-            last_reward = metrics["reward_mean"]
-            validation = heldout(step)
-            if step % config.log_every == 0 or step == total_steps or validation:
-                log.log(step, {**validation,
-                    **metrics, "entropy": stats.entropy, "kl": stats.kl, "clip_fraction": stats.clip_fraction,
-                    "ratio_mean": stats.ratio_mean, "logprob_gap": stats.logprob_gap, "loss": stats.loss,
-                    "policy_loss": stats.policy_loss, "grad_norm": grad_norm, "lr": config.learning_rate,
-                    "loss_sequences": batch.n_sequences, "loss_tokens": batch.n_response_tokens,
-                    "generation_tokens_per_s": metrics["generated_tokens"] / max(gen_seconds, 1e-9),
-                    "training_tokens_per_s": stats.tokens / max(train_seconds, 1e-9),
-                    "step_seconds": step_seconds, "generation_seconds": gen_seconds,
-                    "training_seconds": train_seconds,
-                    **{f"reward_fn/{k}": v for k, v in getattr(reward_fn, "stats", {}).items()},
-                })
-            if config.save_every and step % config.save_every == 0 and step < total_steps:
-                save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
-            freeze_warm_objects()  # the first steps: engine graphs captured, the policy compiled (twice)
-            bar.update(task, completed=step, info=(
-                f"reward {last_reward:.3f} | w {metrics['mgpo_weight_mean']:.2f} | entropy {stats.entropy:.3f} | "
-                f"len {metrics['response_length_mean']:.0f} | cut {metrics['truncated_share']:.2f}"))
-    log.close()
-    if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
-        save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict())
-        return {"finished": False, "step": step}
-    save_pretrained_atomic(model, tokenizer, out_dir / "model")
-    logged = [r["reward_mean"] for r in read_metrics(out_dir / "metrics.jsonl") if "reward_mean" in r]
-    quarter = max(1, len(logged) // 4)  # single steps are noisy; the summary compares the first and last quarter
-    summary = {
-        "finished": True, "steps": total_steps, "problems": len(problems),
-        "rollouts_per_step": config.prompts_per_step * config.group_size,
-        "first_reward_mean": sum(logged[:quarter]) / quarter if logged else float("nan"),
-        "last_reward_mean": sum(logged[-quarter:]) / quarter if logged else last_reward,
-        "reward_window_steps": quarter,
-        "train_seconds": time.time() - started, "device": str(device),
-    }
-    rows = read_validation(out_dir / "validation.jsonl")
-    if rows:  # held-out accuracy at the first and the last validation, the phase's before/after
-        summary["heldout_first"], summary["heldout_last"] = rows[0], rows[-1]
-    write_json_atomic(out_dir / "rl_summary.json", summary)
-    plot_metric_grid(out_dir / "metrics.jsonl", out_dir / "curves.png", CURVE_KEYS, title=out_dir.name)
+    run.begin(config.max_steps or math.ceil(len(problems) / config.prompts_per_step),
+              fused=run.device.type == "cuda")
+    phase = RLPhase(run, problems, config, generator, reward_fn, ref_model, logprobs_fn,
+                    HeldoutSchedule(run, generator, eval_problems, config))
+    if run.step == 0 and (start_metrics := phase.heldout(0)):
+        run.log.log(0, start_metrics)
+    with long_lived_objects_frozen() as freeze:
+        run.loop("rl", lambda step: rl_step(phase, step, freeze), stop_after_steps)
+    if not run.finish():  # interrupted on purpose: a resumable checkpoint, no final model
+        return {"finished": False, "step": run.step}
+    summary = rl_summary(run, problems, config)
+    write_json_atomic(run.out_dir / "rl_summary.json", summary)
+    plot_metric_grid(run.out_dir / "metrics.jsonl", run.out_dir / "curves.png", CURVE_KEYS, title=run.out_dir.name)
     return summary

@@ -14,16 +14,18 @@ import time
 from pathlib import Path
 
 from vibethinker.data.records import Problem
-from vibethinker.eval.runner import EvalConfig, evaluate
+from vibethinker.eval.config import EvalConfig
+from vibethinker.eval.runner import evaluate
 from vibethinker.generate.types import Generator
+from vibethinker.utils.files import read_jsonl
 
 VALIDATION_SEED = 20_251_129  # one fixed seed: the curve moves with the policy, not with the sampling noise
 
 
 def validation_config(samples: int, max_new_tokens: int, require_think: bool, batch_size: int) -> EvalConfig:
-    return EvalConfig(n=samples, ks=[1, samples], temperature=1.0, top_p=0.95, top_k=0,
-                      max_new_tokens=max_new_tokens, seed=VALIDATION_SEED, batch_size=batch_size,
-                      require_think=require_think, progress=False)
+    """SPEC 3 sampling (:class:`~vibethinker.sampling.SamplingSettings` defaults) at the phase's window."""
+    return EvalConfig(n=samples, k=[1, samples], max_new_tokens=max_new_tokens, seed=VALIDATION_SEED,
+                      batch_size=batch_size, require_think=require_think, progress=False)
 
 
 def validate(generator: Generator, problems: list[Problem], config: EvalConfig, out_dir: Path,
@@ -44,10 +46,6 @@ def read_validation(path: Path) -> list[dict]:
     if not path.exists():
         return []
     rows: dict[int, dict] = {}
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for _, row in read_jsonl(path, skip_torn_lines=True):
         rows[row["step"]] = row
     return [rows[step] for step in sorted(rows)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vibethinker.sampling import SamplingOwner, sampling_with_defaults
+from vibethinker.utils.fields import resumable
 
 
 class SFTConfig(BaseModel):
@@ -36,10 +39,57 @@ class SFTConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
     traces_per_problem: int | None = Field(None, gt=0, description=(
         "Use at most this many reference traces per problem (None = all: the multi-path 'spectrum' of SPEC 2.1)."))
-    save_every: int = Field(0, ge=0, description=(
+    save_every: int = resumable(0, ge=0, description=(
         "Write a checkpoint every k optimiser steps (0 = only the final model). Diversity probing (SPEC 2.2) scores "
         "these checkpoints, so all are kept; only the newest keeps optimiser state for resuming."))
-    log_every: int = Field(1, gt=0, description="Write metrics every k optimiser steps.")
+    log_every: int = resumable(1, gt=0, description="Write metrics every k optimiser steps.")
     seed: int = Field(0, description="Seed of data order and initialisation of the run.")
-    device: str | None = Field(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
+    device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long traces.")
+
+
+DifficultySampling = sampling_with_defaults(
+    "DifficultySampling", "Sampling of the curriculum's reference rollouts: the evaluation protocol's (SPEC 3) "
+    "*(our default; the reports do not state it for this filter)*.",
+    max_new_tokens=(4096, "Length limit of a reference rollout; a rollout cut here counts as an error *(our default; "
+                          "set it to the reference's context window for real models)*."),
+    n=(8, "Rollouts per problem from the reference model, also written flat as difficulty_rollouts. SPEC 2.1 (3B "
+          "SFT stage 2): 8."),
+    seed=(0, "Seed of the reference rollouts *(our default)*."),
+)
+
+
+class CurriculumConfig(SamplingOwner):
+    """Curriculum filters of SFT stage 2 (SPEC 2.1, 3B): long traces only, then hard problems only."""
+
+    model_config = ConfigDict(extra="forbid")
+    sampling_aliases = {"difficulty_rollouts": "n"}
+
+    min_trace_tokens: int = Field(5000, ge=0, description=(
+        "Keep only reference traces of at least this many response tokens; problems left without a trace are "
+        "dropped. SPEC 2.1 (3B SFT stage 2): 'at least 5K tokens'. 0 switches the filter off (tiny recipes)."))
+    difficulty_reference: str | None = Field(None, description=(
+        "Checkpoint folder of the reference model that rates difficulty (SPEC 2.1 stage 2 samples 'with a reference "
+        "model' without naming it; the stage-1 SFT model is the natural choice). None switches the filter off."))
+    sampling: DifficultySampling = Field(default_factory=DifficultySampling, description=(
+        "Sampling of the reference rollouts; n is the number of rollouts per problem (difficulty_rollouts)."))
+    min_error_rate: float = Field(0.75, ge=0, le=1, description=(
+        "Keep a problem when the reference's error rate over its rollouts is at least this. SPEC 2.1 (3B SFT stage "
+        "2): problems with an error rate below 0.75 are dropped."))
+    require_think: bool = Field(True, description=(
+        "Grade only the answer after </think> (SPEC 2.5); false for a reference that answers without a thinking "
+        "block, which would otherwise get every rollout wrong and keep every problem as hard."))
+    batch_size: int = resumable(64, ge=1, description="Sequences per generation batch *(our default)*.")
+    chunk_problems: int = resumable(256, ge=1, description=(
+        "Problems sampled between two cache writes, so an interrupted run keeps its progress *(our default)*."))
+    device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
+
+    @property
+    def difficulty_rollouts(self) -> int:
+        return self.sampling.n
+
+    @model_validator(mode="after")
+    def _enough_rollouts(self) -> CurriculumConfig:
+        if self.sampling.n < 2:
+            raise ValueError(f"difficulty_rollouts (sampling.n) must be >= 2 to rate difficulty, got {self.sampling.n}")
+        return self

@@ -8,10 +8,10 @@
        e(q) = 1 - c / n         (a response cut at the length limit counts as an error)
 
    and q is kept when e(q) >= ``min_error_rate`` (SPEC 2.1: n = 8, 0.75, i.e. solved at most 2 times in 8).
-   Accuracies come from :func:`vibethinker.rl.filtering.estimate_and_filter`, so they are cached on disk under the
-   reference's fingerprint, the sampling settings and the problem's text / gold / tests: a re-run neither samples
-   nor loads the reference model. Problems are sampled in chunks and the cache is written after each chunk, so an
-   interrupted run keeps what it had.
+   Accuracies come from :func:`vibethinker.rl.filtering.estimate_and_filter`, so the samples are cached on disk
+   under the reference's fingerprint, the sampling settings and the problem's text / gold / tests: a re-run neither
+   samples nor loads the reference model. Problems are sampled in chunks and the cache is written after each chunk,
+   so an interrupted run keeps what it had.
 """
 
 from __future__ import annotations
@@ -23,49 +23,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedTokenizerBase
 
 from vibethinker.data.records import Problem
-from vibethinker.generate import Completion, Generator, SamplingParams, make_generator
+from vibethinker.generate import Generator, SamplingParams, make_generator
+from vibethinker.model.fingerprint import model_fingerprint
 from vibethinker.prompts import render_response
-from vibethinker.rl.filtering import estimate_and_filter, model_fingerprint
+from vibethinker.rl.filtering import estimate_and_filter
+from vibethinker.sft.config import CurriculumConfig
 
 GeneratorFactory = Callable[[Path], Generator]
 _RATE_TOLERANCE = 1e-9  # e = 1 - c/n is a float: 1 - 2/8 must count as 0.75
-
-
-class CurriculumConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    min_trace_tokens: int = Field(5000, ge=0, description=(
-        "Keep only reference traces of at least this many response tokens; problems left without a trace are "
-        "dropped. SPEC 2.1 (3B SFT stage 2): 'at least 5K tokens'. 0 switches the filter off (tiny recipes)."))
-    difficulty_reference: str | None = Field(None, description=(
-        "Checkpoint folder of the reference model that rates difficulty (SPEC 2.1 stage 2 samples 'with a reference "
-        "model' without naming it; the stage-1 SFT model is the natural choice). None switches the filter off."))
-    difficulty_rollouts: int = Field(8, ge=2, description=(
-        "Rollouts per problem from the reference model. SPEC 2.1 (3B SFT stage 2): 8."))
-    min_error_rate: float = Field(0.75, ge=0, le=1, description=(
-        "Keep a problem when the reference's error rate over its rollouts is at least this. SPEC 2.1 (3B SFT stage "
-        "2): problems with an error rate below 0.75 are dropped."))
-    max_new_tokens: int = Field(4096, ge=1, description=(
-        "Length limit of a reference rollout; a rollout cut here counts as an error *(our default; set it to the "
-        "reference's context window for real models)*."))
-    temperature: float = Field(1.0, gt=0, description=(
-        "Sampling temperature of the reference rollouts: the evaluation protocol's 1.0 (SPEC 3) *(our default; the "
-        "reports do not state it for this filter)*."))
-    top_p: float = Field(0.95, gt=0, le=1, description=(
-        "Nucleus cut of the reference rollouts: the evaluation protocol's 0.95 (SPEC 3) *(our default)*."))
-    seed: int = Field(0, description="Seed of the reference rollouts *(our default)*.")
-    batch_size: int = Field(64, ge=1, description="Sequences per generation batch *(our default)*.")
-    chunk_problems: int = Field(256, ge=1, description=(
-        "Problems sampled between two cache writes, so an interrupted run keeps its progress *(our default)*."))
-    device: str | None = Field(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
-
-    def sampling_params(self) -> SamplingParams:
-        return SamplingParams(n=self.difficulty_rollouts, temperature=self.temperature, top_p=self.top_p,
-                              max_new_tokens=self.max_new_tokens, seed=self.seed)
 
 
 def response_tokens(tokenizer: PreTrainedTokenizerBase, problem: Problem, trace: str) -> int:
@@ -105,8 +73,8 @@ def filter_min_trace_tokens(problems: Sequence[Problem], tokenizer: PreTrainedTo
 def filter_hard(problems: Sequence[Problem], reference_model: str | os.PathLike, n_rollouts: int = 8,
                 min_error_rate: float = 0.75, sampling: SamplingParams | None = None,
                 cache_path: str | os.PathLike | None = None, batch_size: int = 64, device: str | None = None,
-                chunk_problems: int = 256,
-                generator_factory: GeneratorFactory | None = None) -> tuple[list[Problem], dict[str, Any]]:
+                chunk_problems: int = 256, generator_factory: GeneratorFactory | None = None,
+                require_think: bool = True) -> tuple[list[Problem], dict[str, Any]]:
     """Keep problems whose error rate over ``n_rollouts`` reference rollouts is >= ``min_error_rate``.
 
     ``sampling`` gives temperature / top-p / length / seed (its ``n`` is replaced by ``n_rollouts``).
@@ -120,24 +88,18 @@ def filter_hard(problems: Sequence[Problem], reference_model: str | os.PathLike,
     reference_model = Path(reference_model)
     sampling = replace(sampling or SamplingParams(), n=n_rollouts)
     factory = generator_factory or (lambda path: make_generator(path, batch_size=batch_size, device=device))
-    generator = _LazyGenerator(lambda: factory(reference_model))
     fingerprint = model_fingerprint(reference_model)
     problems = list(problems)
-    accuracy: dict[str, float] = {}
-    cache_hits = 0
-    for start in range(0, len(problems), chunk_problems):
-        result = estimate_and_filter(generator, problems[start:start + chunk_problems], sampling, fingerprint,
-                                     cache_path)
-        accuracy.update(result.accuracy)
-        cache_hits += result.cache_hits
-    error_rate = {p.id: 1.0 - accuracy[p.id] for p in problems}
+    result = estimate_and_filter(lambda: factory(reference_model), problems, sampling, fingerprint, cache_path,
+                                 require_think=require_think, chunk_problems=chunk_problems)
+    error_rate = {p.id: 1.0 - result.accuracy[p.id] for p in problems}
     kept = [p for p in problems if error_rate[p.id] >= min_error_rate - _RATE_TOLERANCE]
     kept_ids = {p.id for p in kept}
     report = {
         "reference": str(reference_model), "fingerprint": fingerprint, "n_rollouts": n_rollouts,
         "min_error_rate": min_error_rate, "problems_in": len(problems), "problems_kept": len(kept),
-        "dropped_easy": [p.id for p in problems if p.id not in kept_ids], "cache_hits": cache_hits,
-        "reference_loaded": generator.loaded, "error_rate": error_rate,
+        "dropped_easy": [p.id for p in problems if p.id not in kept_ids], "cache_hits": result.cache_hits,
+        "reference_loaded": result.generated > 0, "error_rate": error_rate,
     }
     return kept, report
 
@@ -158,32 +120,9 @@ def apply_curriculum(problems: Sequence[Problem], config: CurriculumConfig, toke
         kept, report["difficulty"] = filter_hard(
             kept, config.difficulty_reference, config.difficulty_rollouts, config.min_error_rate,
             config.sampling_params(), Path(cache_dir) / "difficulty_cache.jsonl", config.batch_size, config.device,
-            config.chunk_problems, generator_factory)
+            config.chunk_problems, generator_factory, require_think=config.require_think)
     report["problems_kept"] = len(kept)
     return kept, report
-
-
-class _LazyGenerator:
-    """Loads the reference model on first use, so a fully cached re-run loads nothing."""
-
-    def __init__(self, load: Callable[[], Generator]):
-        self._load, self._generator = load, None
-
-    @property
-    def loaded(self) -> bool:
-        return self._generator is not None
-
-    def _get(self) -> Generator:
-        if self._generator is None:
-            self._generator = self._load()
-        return self._generator
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self._get().tokenizer
-
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
-        return self._get().generate(prompts, sampling)
 
 
 __all__ = ["CurriculumConfig", "apply_curriculum", "filter_hard", "filter_min_trace_tokens", "response_tokens"]

@@ -13,23 +13,25 @@ from __future__ import annotations
 import math
 import os
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from vibethinker.data.records import Problem
-from vibethinker.model.checkpoint import default_device, load_model, load_tokenizer, save_pretrained_atomic
 from vibethinker.sft.config import SFTConfig
-from vibethinker.sft.packing import IGNORE_INDEX, PackedBatch, Step, collate_rows, epoch_steps, tokenize_problems
+from vibethinker.sft.packing import (
+    IGNORE_INDEX,
+    PackedBatch,
+    Step,
+    TokenizedSample,
+    collate_rows,
+    epoch_steps,
+    tokenize_problems,
+)
 from vibethinker.sft.schedule import warmup_cosine_lr
 from vibethinker.utils.files import write_json_atomic
-from vibethinker.utils.progress import progress_bar
-from vibethinker.utils.rng import restore_rng_state, seed_everything
-from vibethinker.utils.run_log import RunLog
-from vibethinker.utils.train_state import latest_resumable, load_resume_state, save_training_checkpoint
-
-RESUMABLE_CHANGES = {"save_every", "log_every", "device"}  # settings that may differ when a run is resumed
+from vibethinker.utils.training_loop import StepOutcome, TrainingRun
 
 
 def plan_steps(epoch_fn, n_epochs: float) -> list[Step]:
@@ -56,31 +58,27 @@ def micro_batch_loss(model: torch.nn.Module, batch: PackedBatch, device: torch.d
     return summed / normaliser, float(summed.detach())
 
 
+@dataclass
+class SFTData:
+    """The run's samples and its optimiser steps over them, each step a list of micro-batches of row indices."""
 
-def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SFTConfig, out_dir: str | os.PathLike,
-              stop_after_steps: int | None = None) -> dict:
-    """Fine-tune ``model_path`` on the traces of ``problems``; resumes from ``out_dir`` when a checkpoint is there.
+    samples: list[TokenizedSample]
+    dropped_too_long: int
+    plan: list[Step]
+    epochs: float  # as many as the plan spans: more than configured when max_steps asks for more
+    steps_per_epoch: int
 
-    ``stop_after_steps`` ends the process early as an interruption would (the schedule still spans the full run);
-    tests use it to prove that resuming continues the same run exactly.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device) if config.device else default_device()
-    resume_from = latest_resumable(out_dir)
-    seed_everything(config.seed)
-    tokenizer = load_tokenizer(model_path)
-    model = load_model(resume_from or model_path, device=device, dtype=torch.float32)
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    model.train()
 
+def prepare_data(tokenizer, problems: list[Problem], config: SFTConfig) -> SFTData:
+    """Tokenise the traces, drop those longer than ``seq_len`` (a cut trace would teach stopping mid-thought) and
+    plan every step; the plan is a pure function of (seed, epoch), which is what makes resuming exact."""
     samples = tokenize_problems(tokenizer, problems, config.traces_per_problem)
     too_long = [s for s in samples if len(s.input_ids) > config.seq_len]
     samples = [s for s in samples if len(s.input_ids) <= config.seq_len]
     if not samples:
         raise ValueError(f"no SFT samples: {len(problems)} problems gave {len(too_long)} traces, all longer than "
                          f"seq_len={config.seq_len} (or the problems carry no 'traces')")
+
     def epoch_fn(epoch: int) -> list[Step]:
         return epoch_steps(samples, config.seq_len, config.packing, config.rows_per_micro_batch,
                            config.grad_accum_steps, config.seed, epoch)
@@ -92,71 +90,59 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
             epochs += 1
             plan = plan_steps(epoch_fn, epochs)
         plan = plan[:config.max_steps]
-    total_steps = len(plan)
-    steps_per_epoch = len(epoch_fn(0))
+    return SFTData(samples, len(too_long), plan, epochs, len(epoch_fn(0)))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
-                                  weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine_lr(
-        s, total_steps, config.learning_rate, config.min_learning_rate, config.warmup_ratio) / config.learning_rate)
-    step = 0
-    if resume_from is not None:
-        state = load_resume_state(resume_from, config, RESUMABLE_CHANGES)
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["scheduler"])
-        restore_rng_state(state["rng"])
-        step = state["step"]
 
-    log = RunLog(out_dir, resume_step=step)
-    pad_id = tokenizer.pad_token_id
-    started, last_loss = time.time(), float("nan")
-    with progress_bar() as bar:
-        task = bar.add_task("sft", total=total_steps, completed=step, info="")
-        while step < total_steps:
-            if stop_after_steps is not None and step >= stop_after_steps:
-                break
-            t0 = time.time()
-            chunk = plan[step]
-            width = config.seq_len if config.packing else None
-            batches = [collate_rows(samples, rows, width, pad_id) for rows in chunk]
-            normaliser = max(1, sum(b.n_target_tokens for b in batches))
-            loss_sum = 0.0
-            for batch in batches:
-                loss, summed = micro_batch_loss(model, batch, device, normaliser)
-                loss.backward()
-                loss_sum += summed
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last_loss = loss_sum / normaliser
-            elapsed = time.time() - t0
-            if step % config.log_every == 0 or step == total_steps:
-                real_tokens = sum(len(samples[i].input_ids) for rows in chunk for row in rows for i in row)
-                log.log(step, {
-                    "loss": last_loss, "lr": lr, "grad_norm": float(grad_norm),
-                    "epoch": step / steps_per_epoch,
-                    "target_tokens": normaliser,
-                    "tokens_per_s": real_tokens / max(elapsed, 1e-9),
-                    "padding_share": 1 - real_tokens / sum(b.input_ids.numel() for b in batches),
-                })
-            if config.save_every and step % config.save_every == 0 and step < total_steps:
-                save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict(),
-                                         scheduler=schedule.state_dict())
-            bar.update(task, completed=step, info=f"loss {last_loss:.3f}")
-    log.close()
-    if step < total_steps:  # interrupted on purpose: leave a resumable checkpoint, no final model
-        save_training_checkpoint(model, tokenizer, out_dir, step, config, optimizer=optimizer.state_dict(),
-                                         scheduler=schedule.state_dict())
-        return {"finished": False, "step": step}
-    save_pretrained_atomic(model, tokenizer, out_dir / "model")
-    summary = {
-        "finished": True, "steps": total_steps, "samples": len(samples), "problems": len(problems),
-        "dropped_too_long": len(too_long), "epochs": epochs, "final_loss": last_loss,
-        "train_seconds": time.time() - started, "device": str(device),
-        "parameters": sum(p.numel() for p in model.parameters()),
+def sft_step(run: TrainingRun, data: SFTData, config: SFTConfig, step: int) -> StepOutcome:
+    """One optimiser step over the micro-batches of ``data.plan[step]``, accumulated to the global-batch loss."""
+    t0 = time.time()
+    chunk = data.plan[step]
+    width = config.seq_len if config.packing else None
+    batches = [collate_rows(data.samples, rows, width, run.tokenizer.pad_token_id) for rows in chunk]
+    normaliser = max(1, sum(b.n_target_tokens for b in batches))
+    loss_sum = 0.0
+    for batch in batches:
+        loss, summed = micro_batch_loss(run.model, batch, run.device, normaliser)
+        loss.backward()
+        loss_sum += summed
+    lr = run.optimizer.param_groups[0]["lr"]  # the rate this step used, before the schedule moves on
+    grad_norm = run.apply_gradients()
+    elapsed = time.time() - t0
+    loss = loss_sum / normaliser
+    real_tokens = sum(len(data.samples[i].input_ids) for rows in chunk for row in rows for i in row)
+    return StepOutcome({
+        "loss": loss, "lr": lr, "grad_norm": grad_norm, "epoch": (step + 1) / data.steps_per_epoch,
+        "target_tokens": normaliser, "tokens_per_s": real_tokens / max(elapsed, 1e-9),
+        "padding_share": 1 - real_tokens / sum(b.input_ids.numel() for b in batches),
+    }, info=f"loss {loss:.3f}")
+
+
+def sft_summary(run: TrainingRun, data: SFTData, problems: list[Problem]) -> dict:
+    return {
+        "finished": True, "steps": run.total_steps, "samples": len(data.samples), "problems": len(problems),
+        "dropped_too_long": data.dropped_too_long, "epochs": data.epochs,
+        "final_loss": run.last_metrics.get("loss", float("nan")), "train_seconds": time.time() - run.started,
+        "device": str(run.device), "parameters": run.parameters,
     }
-    write_json_atomic(out_dir / "sft_summary.json", summary)
+
+
+def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SFTConfig, out_dir: str | os.PathLike,
+              stop_after_steps: int | None = None) -> dict:
+    """Fine-tune ``model_path`` on the traces of ``problems``; resumes from ``out_dir`` when a checkpoint is there.
+
+    ``stop_after_steps`` ends the process early as an interruption would (the schedule still spans the full run);
+    tests use it to prove that resuming continues the same run exactly.
+    """
+    run = TrainingRun(model_path, config, out_dir)
+    if config.gradient_checkpointing:
+        run.model.gradient_checkpointing_enable()
+    data = prepare_data(run.tokenizer, problems, config)
+    total = len(data.plan)
+    run.begin(total, lr_lambda=lambda s: warmup_cosine_lr(
+        s, total, config.learning_rate, config.min_learning_rate, config.warmup_ratio) / config.learning_rate)
+    run.loop("sft", lambda step: sft_step(run, data, config, step), stop_after_steps)
+    if not run.finish():  # interrupted on purpose: a resumable checkpoint, no final model
+        return {"finished": False, "step": run.step}
+    summary = sft_summary(run, data, problems)
+    write_json_atomic(run.out_dir / "sft_summary.json", summary)
     return summary

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+# soft_wrap: an error message naming a long path stays on one line (greppable logs), whatever the width.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def progress_bar(transient: bool = False) -> Progress:

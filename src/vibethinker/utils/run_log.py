@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vibethinker.utils.files import write_text_atomic
+from vibethinker.utils.files import read_jsonl, write_text_atomic
 
 
 class RunLog:
@@ -28,8 +28,8 @@ class RunLog:
     def _truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        # Rows are written back the way log() wrote them; json.dumps reproduces its own output exactly.
+        kept = [json.dumps(row) for _, row in read_jsonl(self.path) if row.get("step", 0) <= step]
         write_text_atomic(self.path, "".join(line + "\n" for line in kept))
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
@@ -51,4 +51,4 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for _, row in read_jsonl(path)]

@@ -15,6 +15,7 @@ import torch
 from pydantic import BaseModel
 
 from vibethinker.model.checkpoint import save_pretrained_atomic
+from vibethinker.utils.fields import resumable_fields
 from vibethinker.utils.rng import rng_state
 
 STATE_FILE = "trainer_state.pt"
@@ -26,16 +27,38 @@ def latest_resumable(out_dir: Path) -> Path | None:
     return resumable[-1] if resumable else None
 
 
-def load_resume_state(checkpoint: Path, config: BaseModel, may_differ: set[str]) -> dict[str, Any]:
-    """Trainer state of ``checkpoint``; refuses a checkpoint written with other settings (except ``may_differ``)."""
+def load_resume_state(checkpoint: Path, config: BaseModel) -> dict[str, Any]:
+    """Trainer state of ``checkpoint``; refuses a checkpoint written with other settings, naming them.
+
+    Which settings may differ comes from the config's own field metadata (:func:`~vibethinker.utils.fields.resumable`),
+    so a new setting is compared by default and a hand-kept list cannot drift from the config."""
     state = torch.load(checkpoint / STATE_FILE, weights_only=False)
-    saved = {k: v for k, v in state.get("config", {}).items() if k not in may_differ}
-    current = {k: v for k, v in config.model_dump(mode="json").items() if k not in may_differ}
-    if saved != current:
-        changed = sorted(k for k in current if saved.get(k) != current[k])
+    changed = changed_settings(state.get("config", {}), config)
+    if changed:
         raise ValueError(f"{checkpoint}: checkpoint of a run with other settings ({', '.join(changed)}); "
                          f"resume with the same settings or use a fresh output folder")
     return state
+
+
+def changed_settings(saved: dict[str, Any], config: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted names of the settings of ``config`` that differ from ``saved`` (its ``model_dump(mode="json")`` at
+    save time), resumable fields left out; nested settings models (``sampling``) are compared field by field.
+
+    A saved setting the config no longer has counts as changed too: the checkpoint came from other code."""
+    fields = type(config).model_fields
+    skip = resumable_fields(type(config))
+    current = config.model_dump(mode="json")
+    changed = []
+    for name in fields:
+        if name in skip:
+            continue
+        value = getattr(config, name)
+        if isinstance(value, BaseModel) and isinstance(saved.get(name), dict):
+            changed += changed_settings(saved[name], value, f"{prefix}{name}.")
+        elif name not in saved or saved[name] != current[name]:
+            changed.append(prefix + name)
+    changed += [prefix + name for name in saved if name not in fields]
+    return sorted(changed)
 
 
 def save_training_checkpoint(model, tokenizer, out_dir: Path, step: int, config: BaseModel,

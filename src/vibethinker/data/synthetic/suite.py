@@ -15,8 +15,10 @@ import argparse
 import json
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from vibethinker.data.decontam import NgramIndex, assert_disjoint
 from vibethinker.data.records import Problem, write_jsonl
@@ -35,17 +37,19 @@ def _per_subdomain(count: int) -> dict[str, int]:
     return {name: count for name in SUBDOMAINS}
 
 
-@dataclass
-class SuiteConfig:
+class SuiteConfig(BaseModel):
     """Sizes are per sub-domain; held-out sizes must be multiples of the number of difficulties."""
 
-    seed: int = 0
-    train: dict[str, int] = field(default_factory=lambda: _per_subdomain(1000))
-    probe: dict[str, int] = field(default_factory=lambda: _per_subdomain(20))
-    test: dict[str, int] = field(default_factory=lambda: _per_subdomain(50))
-    difficulties: tuple[int, ...] = DIFFICULTIES
-    ngram: int = 10
-    attempts_per_problem: int = 40  # cap on candidates per requested problem (plus a floor of 200 per cell)
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, description="Seed of the generators.")
+    train: dict[str, int] = Field(default_factory=lambda: _per_subdomain(1000), description="Training problems.")
+    probe: dict[str, int] = Field(default_factory=lambda: _per_subdomain(20), description="Probing problems.")
+    test: dict[str, int] = Field(default_factory=lambda: _per_subdomain(50), description="Held-out problems.")
+    difficulties: tuple[int, ...] = Field(DIFFICULTIES, description="Difficulty levels, balanced in held-out sets.")
+    ngram: int = Field(10, gt=0, description="n of the n-gram overlap that decontamination forbids (SPEC 2.1).")
+    attempts_per_problem: int = Field(40, gt=0, description=(
+        "Cap on candidates per requested problem (plus a floor of 200 per cell)."))
 
     @classmethod
     def uniform(cls, seed: int = 0, train: int = 1000, probe: int = 20, test: int = 50,
@@ -136,7 +140,7 @@ def generate_suite(config: SuiteConfig | None = None) -> Suite:
         "counts": {split: len(problems) for split, problems in splits.items()},
         "candidates": dict(builder.candidates),
         "dropped": {reason: dict(counter) for reason, counter in builder.dropped.items()},
-        "config": asdict(config),
+        "config": config.model_dump(),
     }
     return Suite(splits=splits, stats=stats)
 

@@ -6,13 +6,25 @@ sources (exact arithmetic on the trace's equations; the model extracting and ver
 driver over an eval run's ``samples.jsonl`` and ``command`` the ``vibethinker clr`` command.
 """
 
-from vibethinker.eval.clr.model_claims import ModelAssessment, ModelClaims, assess_with_model, parse_claim_list, \
-    parse_verdict
-from vibethinker.eval.clr.run import CLRConfig, load_samples, run_clr
-from vibethinker.eval.clr.scoring import clr_pass_at_1, clr_select, majority_select, merge_equivalent_keys, \
-    response_reliability
-from vibethinker.eval.clr.tool_claims import Claim, ToolClaims, extract_tool_claims
+from vibethinker.utils.lazy import lazy_exports
 
-__all__ = ["CLRConfig", "Claim", "ModelAssessment", "ModelClaims", "ToolClaims", "assess_with_model", "clr_pass_at_1",
-           "clr_select", "extract_tool_claims", "load_samples", "majority_select", "merge_equivalent_keys",
-           "parse_claim_list", "parse_verdict", "response_reliability", "run_clr"]
+_EXPORTS = {
+    "CLRConfig": "vibethinker.eval.config",
+    "Claim": "vibethinker.eval.clr.tool_claims",
+    "ModelAssessment": "vibethinker.eval.clr.model_claims",
+    "ModelClaims": "vibethinker.eval.clr.model_claims",
+    "ToolClaims": "vibethinker.eval.clr.tool_claims",
+    "assess_with_model": "vibethinker.eval.clr.model_claims",
+    "clr_pass_at_1": "vibethinker.eval.clr.scoring",
+    "clr_select": "vibethinker.eval.clr.scoring",
+    "extract_tool_claims": "vibethinker.eval.clr.tool_claims",
+    "load_samples": "vibethinker.eval.clr.run",
+    "majority_select": "vibethinker.eval.clr.scoring",
+    "merge_equivalent_keys": "vibethinker.eval.clr.scoring",
+    "parse_claim_list": "vibethinker.eval.clr.model_claims",
+    "parse_verdict": "vibethinker.eval.clr.model_claims",
+    "response_reliability": "vibethinker.eval.clr.scoring",
+    "run_clr": "vibethinker.eval.clr.run",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -19,11 +19,10 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Literal, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Sequence
 
 from vibethinker.data.records import Problem, RecordError, read_rows
+from vibethinker.eval.config import CLRConfig, ClaimSource
 from vibethinker.eval.clr.model_claims import assess_with_model
 from vibethinker.eval.clr.scoring import clr_pass_at_1, merge_equivalent_keys, response_reliability
 from vibethinker.eval.clr.tool_claims import Claim, extract_tool_claims
@@ -34,31 +33,6 @@ from vibethinker.verify.choice import parse_choice
 from vibethinker.verify.math import MathChecker, default_checker
 
 VERIFIABLE_DOMAINS = ("math", "stem")
-ClaimSource = Literal["tool", "model"]
-
-
-class CLRConfig(BaseModel):
-    """Settings of one CLR run; defaults follow SPEC 4 where it gives them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    k: int = Field(32, ge=1, description="Responses per repetition, K (SPEC 4 step 1); capped at the samples "
-                                         "available per problem.")
-    m: int = Field(5, ge=1, description="Claims per response, M (SPEC 4 step 2).")
-    repetitions: int = Field(8, ge=1, description="Independent repetitions averaged for pass@1, R (SPEC 4 step 6).")
-    seed: int = Field(0, description="Seed of the per-repetition draws and of model sampling *(our default)*.")
-    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature of the model's extraction and "
-                                                        "verification replies; 0 = greedy *(our default)*.")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling for those replies *(our default)*.")
-    extract_max_new_tokens: int = Field(512, ge=1, description="Token budget of one claim-extraction reply "
-                                                               "*(our default)*.")
-    verify_max_new_tokens: int = Field(512, ge=1, description="Token budget of one claim-verification reply "
-                                                              "*(our default)*.")
-    max_response_chars: int = Field(8000, ge=1, description="The extraction prompt shows the last this many "
-                                                            "characters of a response, where the decisive steps are "
-                                                            "*(our default)*.")
-    equivalence_timeout_s: float = Field(5.0, gt=0, description="Wall-clock limit of one math-verify equivalence "
-                                                                "check when merging answer clusters *(our default)*.")
 
 
 def load_samples(path: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:

@@ -101,21 +101,34 @@ def _exec(cfg, workdir):
     os.execve(cfg["interp"], [cfg["interp"], "-I", "-S", "-B", "main.py"], cfg["env"])
 
 
-def _namespaced(cfg):
+def run_as_namespace_init(who, program):
+    """Unshare network, mount and PID namespaces, fork ``program()`` as PID 1 of the new PID namespace, and exit
+    with its status (killed by signal n: 128 + n). Never returns.
+
+    Shared by the launcher and the zygote server so both isolate the program the same way. ``program`` must exec
+    or ``os._exit``; if it raises, the error goes to stderr (prefixed ``who``) and the child exits 125.
+    """
     if libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) != 0:
-        raise SystemExit("launcher: unshare failed, errno %d" % ctypes.get_errno())
+        raise SystemExit("%s: unshare failed, errno %d" % (who, ctypes.get_errno()))
     pid = os.fork()  # the child is PID 1 of the new namespace; when it dies, everything in it dies
     if pid == 0:
         try:
-            private_mounts(cfg)
-            _exec(cfg, "/tmp")
-        except BaseException as exc:  # noqa: BLE001 - report and die, never fall through to the launcher's code
-            os.write(2, ("launcher: sandbox setup failed: %r\n" % (exc,)).encode())
-            os._exit(125)
+            program()
+        except BaseException as exc:  # noqa: BLE001 - report and die, never fall back into the caller's code
+            os.write(2, ("%s: sandbox setup failed: %r\n" % (who, exc)).encode())
+        os._exit(125)
     os.close(0)
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     os._exit(code if code >= 0 else 128 - code)
+
+
+def _namespaced(cfg):
+    def program():
+        private_mounts(cfg)
+        _exec(cfg, "/tmp")
+
+    run_as_namespace_init("launcher", program)
 
 
 if __name__ == "__main__":

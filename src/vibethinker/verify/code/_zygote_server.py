@@ -13,7 +13,6 @@ Kept free of package imports.
 """
 
 import builtins
-import ctypes
 import io
 import marshal
 import os
@@ -22,12 +21,12 @@ import signal
 import socket
 import sys
 
-# The launcher's isolation primitives (mounts, uid drop, source reading, rlimits) serve both paths, so the zygote
-# and the launcher cannot drift apart. With -I the script's folder is not on sys.path: add it for this one import.
+# The launcher's isolation primitives (namespaces + fork as PID 1, mounts, uid drop, source reading, rlimits) serve
+# both paths, so the zygote and the launcher cannot drift apart. With -I the script's folder is not on sys.path:
+# add it for this one import.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _launcher import (  # noqa: E402
-    CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, PR_SET_PDEATHSIG, _limits, _read_source, drop_to_uid, libc,
-    private_mounts,
+    PR_SET_PDEATHSIG, _limits, _read_source, drop_to_uid, libc, private_mounts, run_as_namespace_init,
 )
 del sys.path[0]
 
@@ -119,19 +118,7 @@ def _job(cfg, fds, sockets, zygote_pid):
     if os.getppid() != zygote_pid:
         os._exit(137)
     source = _read_source()
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) != 0:
-        raise SystemExit("zygote: unshare failed, errno %d" % ctypes.get_errno())
-    pid = os.fork()  # the child is PID 1 of the new namespace; when it dies, everything in it dies
-    if pid == 0:
-        try:
-            _program(cfg, source)
-        except BaseException as exc:  # noqa: BLE001 - report and die, never fall back into the server's code
-            os.write(2, ("zygote: sandbox setup failed: %r\n" % (exc,)).encode())
-        os._exit(125)
-    os.close(0)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    os._exit(code if code >= 0 else 128 - code)
+    run_as_namespace_init("zygote", lambda: _program(cfg, source))
 
 
 def _kill(pid):

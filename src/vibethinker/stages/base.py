@@ -1,0 +1,110 @@
+"""What every stage kind shares: the settings base class, the context a stage runs in, its registry entry.
+
+A stage kind is one module of :mod:`vibethinker.stages` defining ``KIND = StageKind(...)``: its typed settings
+model (a pydantic model with ``kind: Literal[...]``), its ``run(settings, ctx) -> summary`` function, the main
+artefact that ``@NAME`` refers to, and its report hooks. Settings modules import only leaf configs (pydantic), so
+validating a recipe loads neither torch nor transformers; ``run`` imports the heavy code it drives.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RecipeError(ValueError):
+    """An invalid recipe or stage input; the message names the file, the line and the field, or the stage."""
+
+
+class StageBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Folder name under the run directory.")
+
+
+class ProblemSelection(BaseModel):
+    """Which problems of a data file a stage uses, so one mixed file can feed per-domain phases."""
+
+    domains: list[str] | None = Field(None, description=(
+        "Keep only problems of these domains (math, code, stem, instruct), e.g. one RL phase per domain (SPEC 2)."))
+    subdomains: list[str] | None = Field(None, description="Keep only problems of these sub-domains.")
+    max_problems: int | None = Field(None, gt=0, description=(
+        "Keep N problems after the domain filters: a sample seeded by the recipe seed, in file order, so every "
+        "sub-domain is represented *(our default: all)*."))
+
+
+Resolver = Callable[[str, str, bool], Path]
+
+
+@dataclass
+class StageContext:
+    """What a stage's ``run`` gets: its folder, the recipe's seed and a resolver for ``@`` references.
+
+    ``resolve(field, value)`` turns a settings value into a path: ``@NAME`` is that stage's main artefact,
+    ``@NAME/PATH`` a file in its folder, anything else a path; an ``--input FIELD=PATH`` given for ``field`` wins.
+    ``folder=True`` asks for a stage's folder instead of its main artefact (probing reads an SFT stage's
+    ``checkpoints/``).
+    """
+
+    seed: int
+    stage_dir: Path
+    resolver: Resolver
+
+    def resolve(self, field_name: str, value: str, folder: bool = False) -> Path:
+        return self.resolver(field_name, value, folder)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """One stage kind of the registry; see the module docstring."""
+
+    settings: type[StageBase]
+    run: Callable[[Any, StageContext], dict]
+    writes: tuple[str, ...]  # what the stage folder holds afterwards (documentation and the README)
+    artifact: str | None = None  # the main artefact inside the folder that ``@NAME`` refers to; None: the folder
+    evaluates: bool = False  # its summary has the eval metrics the report compares across stages
+    note: Callable[[dict], str] = lambda summary: ""  # one line of the report's stage table
+    markdown: Callable[[Path, str, dict], list[str]] | None = None  # report.md lines (run_dir, name, entry)
+    html: Callable[[Path, str, dict], tuple[str, str, str] | None] | None = None  # report.html section
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.settings.model_fields["kind"].annotation.__args__[0]
+
+
+def require_exists(path: Path, what: str, stage: StageBase) -> Path:
+    if not path.exists():
+        raise RecipeError(f"stage {stage.name!r}: {what} {path} does not exist (run the stage that makes it first, "
+                          f"or pass a path with --input)")
+    return path
+
+
+def load_stage_problems(stage: StageBase, ctx: StageContext, field_name: str = "data") -> list:
+    """The problems of a stage's data file, narrowed by its ``domains`` / ``subdomains`` / ``max_problems``."""
+    from vibethinker.data.records import load_problems
+
+    path = require_exists(ctx.resolve(field_name, getattr(stage, field_name)), field_name, stage)
+    problems = load_problems(path)
+    domains, subdomains = getattr(stage, "domains", None), getattr(stage, "subdomains", None)
+    if domains:
+        problems = [p for p in problems if p.domain in domains]
+    if subdomains:
+        problems = [p for p in problems if p.subdomain in subdomains]
+    limit = getattr(stage, "max_problems", None)
+    if limit and limit < len(problems):  # files are often sorted by source or sub-domain: sample, keep the order
+        chosen = sorted(random.Random(ctx.seed).sample(range(len(problems)), limit))
+        problems = [problems[i] for i in chosen]
+    if not problems:
+        raise RecipeError(f"stage {stage.name!r}: no problem of {path} matches domains={domains} "
+                          f"subdomains={subdomains}")
+    return problems
+
+
+def config_of(settings: BaseModel, config_class: type[BaseModel]) -> BaseModel:
+    """The library config held by a stage's settings (a stage model inherits its config's fields)."""
+    return config_class.model_validate({name: getattr(settings, name) for name in config_class.model_fields})

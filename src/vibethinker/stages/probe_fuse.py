@@ -1,0 +1,103 @@
+"""Stage ``probe_fuse`` (SPEC 2.2): probe an SFT stage's checkpoints with Pass@K per sub-domain, pick the
+specialist of each sub-domain, fuse them into ``model/``.
+
+Outputs in the stage folder: ``probing.json`` / ``probing.md`` / ``probing.png`` (P_i(t) with Pass@1 beside it),
+``samples/`` (the graded probe samples, a cache), and ``model/`` (the fused checkpoint, with ``fusion.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from vibethinker.probe.config import ProbeConfig
+from vibethinker.stages.base import StageBase, StageContext, StageKind, config_of, require_exists
+
+
+class ProbeFuseStage(StageBase, ProbeConfig):
+    """Diversity-exploring distillation (SPEC 2.2): Pass@K-probe an SFT stage's checkpoints per sub-domain, pick
+    the best checkpoint per sub-domain and fuse the specialists into ``model/``."""
+
+    kind: Literal["probe_fuse"]
+    sft: str = Field(description=(
+        "The SFT stage whose checkpoints/ and final model/ are probed: '@sft' (its folder) or a folder."))
+    data: str = Field(description="Probing problems with verified answers, one set per sub-domain (e.g. probe.jsonl).")
+    weights: Literal["uniform"] = Field("uniform", description=(
+        "Fusion weights over sub-domains: uniform w_i = 1/N as in the 1.5B report (SPEC 2.2 step 4)."))
+
+
+def run(stage: ProbeFuseStage, ctx: StageContext) -> dict:
+    from vibethinker.data.records import load_problems
+    from vibethinker.model.fusion import fuse_checkpoints
+    from vibethinker.probe.probing import fusion_weights, list_checkpoints, probe_checkpoints, select_specialists
+
+    folder = require_exists(ctx.resolve("sft", stage.sft, folder=True), "sft", stage)
+    problems = load_problems(require_exists(ctx.resolve("data", stage.data), "data", stage))
+    checkpoints = list_checkpoints(folder)
+    if not checkpoints:
+        raise ValueError(f"stage {stage.name!r}: {folder} has no checkpoints/step-*/ nor model/ to probe")
+    config = config_of(stage, ProbeConfig)
+    result = probe_checkpoints(checkpoints, problems, config, ctx.stage_dir)
+    specialists = select_specialists(result)
+    weights = fusion_weights(specialists, stage.weights)
+    fuse_checkpoints(list(weights), list(weights.values()), ctx.stage_dir / "model")
+    return {
+        "checkpoints_probed": len(checkpoints), "k": config.k, "n": config.n,
+        "specialists": {sub: {"step": s.step, f"pass@{config.k}": s.score} for sub, s in specialists.items()},
+        "fusion_weights": {Path(path).name if Path(path).name != "model" else "final": w
+                           for path, w in weights.items()},
+    }
+
+
+def note(summary: dict) -> str:
+    if "specialists" not in summary:
+        return ""
+    picks = ", ".join(f"{sub}: step {v['step']}" for sub, v in summary["specialists"].items())
+    return f"{summary['checkpoints_probed']} checkpoints, pass@{summary['k']} specialists {picks}"
+
+
+def markdown(run_dir: Path, name: str, entry: dict) -> list[str]:
+    table = run_dir / name / "probing.md"
+    if not table.exists():
+        return []
+    return [f"## Diversity probing: {name}", "", table.read_text().strip(), "", f"![{name} probing]({name}/probing.png)",
+            ""]
+
+
+def html(run_dir: Path, name: str, entry: dict) -> tuple[str, str, str] | None:
+    from vibethinker.report.blocks import Markup, escape, fmt, image, section, table
+    from vibethinker.utils.files import read_json
+
+    path = run_dir / name / "probing.json"
+    if not path.exists():
+        return None
+    probe = read_json(path)
+    k, specialists = probe.get("k"), probe.get("specialists", {})
+    subdomains = sorted({s for row in probe.get("table", []) for s in row.get("subdomains", {})})
+    header = ["step", "checkpoint"] + [f"{s} {m}" for s in subdomains for m in (f"pass@{k}", "pass@1")]
+    rows = []
+    for entry in probe.get("table", []):
+        cells = [entry.get("step"), Path(str(entry.get("path", ""))).name]
+        for sub in subdomains:
+            scores = entry.get("subdomains", {}).get(sub, {})
+            best = specialists.get(sub, {}).get("step") == entry.get("step")
+            value = scores.get(f"pass@{k}")
+            cells.append(Markup(f"<td class='num best'>{fmt(value)} ★</td>") if best and value is not None
+                         else value)
+            cells.append(scores.get("pass@1"))
+        rows.append(cells)
+    weights = [[w.get("step"), w.get("path"), float(w.get("weight", 0.0)), ", ".join(w.get("subdomains", []))]
+               for w in probe.get("weights", [])]
+    body = (f"<p class=note>Per sub-domain pass@{escape(k)} from n={escape(probe.get('n'))} samples per probing problem; "
+            "★ marks the specialist checkpoint of each sub-domain (SPEC 2.2).</p>" + table(header, rows))
+    png = run_dir / name / "probing.png"
+    body += image(png.read_bytes() if png.exists() else None, f"probing curves of {name}")
+    if weights:
+        body += "<h3>Fusion weights</h3>" + table(["step", "checkpoint", "weight", "specialist of"], weights)
+    return section(f"probe-{name}", f"Diversity probing: {name}", body)
+
+
+KIND = StageKind(ProbeFuseStage, run, writes=("probing.json", "probing.md", "probing.png", "samples/", "model/"),
+                 artifact="model", note=note, markdown=markdown, html=html)
