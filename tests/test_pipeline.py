@@ -83,7 +83,7 @@ def test_miniature_recipe_end_to_end(tmp_path, recipe_file):
 
 
 def test_interrupted_sft_stage_resumes(tmp_path, recipe_file, monkeypatch):
-    import vibethinker.sft.stage as sft_stage
+    import vibethinker.sft.trainer as sft_stage  # the sft stage imports train_sft from here when it runs
 
     out = tmp_path / "run"
     real_train = sft_stage.train_sft

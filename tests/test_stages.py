@@ -133,3 +133,10 @@ def test_cli_module_has_every_subcommand():
                          check=True, env={"COLUMNS": "200", "PATH": ""}).stdout
     for command in ("run", "eval", "verify", "fuse", "report", "clr", "model", "data"):
         assert f" {command} " in out, command
+
+
+def test_flat_alias_errors_name_the_key_as_written(tmp_path):
+    path = tmp_path / "alias.yaml"
+    path.write_text(HEAD + '  - {name: rl, kind: rl, model: "@base", data: x, group_size: 1}\n')
+    with pytest.raises(RecipeError, match=r"alias.yaml:7: field 'stages.3.group_size'"):
+        load_recipe(path)

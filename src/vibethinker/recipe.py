@@ -132,10 +132,19 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 def _as_written(data, loc: list) -> list:
     """``loc`` as the recipe spells it: a nested key the recipe wrote flat (``n: 2`` for ``sampling.n``) drops the
     level it skipped, so the error names the field the user can find."""
-    written, node = [], data
+    written, node, aliases = [], data, {}
+    if len(loc) > 1 and loc[0] == "stages" and isinstance(data, dict):
+        stage = (data.get("stages") or [None] * (loc[1] + 1))[loc[1]] if isinstance(loc[1], int) else None
+        kind = stage_kinds().get(stage.get("kind")) if isinstance(stage, dict) else None
+        aliases = {v: k for k, v in getattr(kind.settings, "sampling_aliases", {}).items()} if kind else {}
     for index, part in enumerate(loc):
-        if isinstance(node, dict) and part not in node and index + 1 < len(loc) and loc[index + 1] in node:
-            continue
+        following = loc[index + 1] if index + 1 < len(loc) else None
+        if isinstance(node, dict) and part not in node and following is not None:
+            if following in node:
+                continue
+            if part == "sampling" and aliases.get(following) in node:  # RL's group_size is sampling.n
+                written.append(aliases[following])
+                break
         written.append(part)
         if isinstance(node, dict):
             node = node.get(part)

@@ -48,12 +48,14 @@ class SamplingSettings(BaseModel):
 
 def sampling_with_defaults(name: str, doc: str, **defaults: Any) -> type[SamplingSettings]:
     """A :class:`SamplingSettings` subclass whose listed fields default differently; each value is ``default`` or
-    ``(default, description)``. Fields keep their checks; a subclass instance is a ``SamplingSettings``."""
+    ``(default, description)`` or ``(default, description, {constraint: value})`` (e.g. ``{"ge": 2}``: a group
+    needs two samples). Fields keep their checks; a subclass instance is a ``SamplingSettings``."""
     fields: dict[str, Any] = {}
     for field_name, value in defaults.items():
         base = SamplingSettings.model_fields[field_name]
-        default, description = value if isinstance(value, tuple) else (value, base.description)
-        info = FieldInfo.merge_field_infos(base, default=default, description=description)
+        default, description, constraints = (*value, {})[:3] if isinstance(value, tuple) else (
+            value, base.description, {})
+        info = FieldInfo.merge_field_infos(base, Field(default, description=description, **constraints))
         fields[field_name] = (base.annotation, info)
     model = create_model(name, __base__=SamplingSettings, __doc__=doc, __module__=__name__, **fields)
     return model

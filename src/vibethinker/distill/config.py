@@ -14,6 +14,8 @@ from vibethinker.utils.fields import resumable
 
 TeacherSampling = sampling_with_defaults(
     "TeacherSampling", "Sampling of the teacher checkpoints in the harvest (SPEC 2.6 step 1).",
+    temperature=(1.0, "Sampling temperature of the teachers: 1.0, the RL rollout setting the checkpoints were "
+                      "trained with (SPEC 2.3). *(our default)*", {"gt": 0}),
     top_p=(1.0, "Sampling top-p of the teachers, as in RL (SPEC 2.3). *(our default)*"),
     max_new_tokens=(16384, "Response length limit of the teachers. Responses cut here are never kept, even when "
                            "their answer verifies: a trace that stops mid-thought teaches the student to stop "

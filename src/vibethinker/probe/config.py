@@ -9,6 +9,8 @@ from vibethinker.utils.fields import resumable
 
 ProbeSampling = sampling_with_defaults(
     "ProbeSampling", "Sampling of the Pass@K probing samples (SPEC 2.2).",
+    temperature=(1.0, "Sampling temperature of the probing samples (SPEC 2.2: our default 1.0); Pass@K needs real "
+                      "sampling, never greedy decoding.", {"gt": 0}),
     top_p=(1.0, "Nucleus cut of the probing samples *(SPEC 2.2: our default 1.0, the untruncated distribution)*; "
                 "the evaluation protocol's 0.95 (SPEC 3) would narrow exactly the diversity that probing measures."),
     max_new_tokens=(4096, "Response length limit of a probing sample *(our default; raise it to the SFT trace "
@@ -42,6 +44,4 @@ class ProbeConfig(SamplingOwner):
         if self.n < self.k:
             raise ValueError(f"n={self.n} samples per problem < k={self.k}: the unbiased pass@k needs n >= k "
                              f"(SPEC 2.2)")
-        if self.sampling.temperature <= 0:
-            raise ValueError("sampling.temperature must be > 0: Pass@K needs real sampling, never greedy decoding")
         return self

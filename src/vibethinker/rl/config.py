@@ -16,14 +16,15 @@ KLEstimator = Literal["k1", "k2", "k3"]
 
 RolloutSampling = sampling_with_defaults(
     "RolloutSampling", "Sampling of the RL rollouts (SPEC 2.3): the untruncated distribution at temperature 1.0.",
+    temperature=(1.0, "Rollout temperature, 1.0 in training (SPEC 2.3). The trainer's log-probs use the same "
+                      "temperature, so the ratio and the rollout/trainer log-prob gap compare the same distribution.",
+                 {"gt": 0}),
     top_p=(1.0, "Rollout top-p, 1.0 in training (SPEC 2.3)."),
     max_new_tokens=(16384, "Response length limit (the phase's context window, SPEC 2: 16K/32K for 1.5B, 64K for "
                            "3B). Responses cut here score 0."),
     n=(8, "G: responses sampled per prompt, the group of the group-relative advantage (SPEC 2.3: our default 8, "
-          "16 for small models). Also written flat as group_size."),
-    seed=(0, "Seed of the prompt order and of the rollouts (step s samples with a seed derived from seed and s). "
-             "The trainer's log-probs use the rollout temperature, so the ratio and the rollout/trainer log-prob "
-             "gap compare the same distribution."),
+          "16 for small models). Also written flat as group_size.", {"ge": 2}),
+    seed=(0, "Seed of the prompt order and of the rollouts (step s samples with a seed derived from seed and s)."),
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from vibethinker.sampling import SamplingOwner, sampling_with_defaults
 from vibethinker.utils.fields import resumable
@@ -51,10 +51,11 @@ class SFTConfig(BaseModel):
 DifficultySampling = sampling_with_defaults(
     "DifficultySampling", "Sampling of the curriculum's reference rollouts: the evaluation protocol's (SPEC 3) "
     "*(our default; the reports do not state it for this filter)*.",
+    temperature=(1.0, "Sampling temperature of the reference rollouts (SPEC 3's 1.0).", {"gt": 0}),
     max_new_tokens=(4096, "Length limit of a reference rollout; a rollout cut here counts as an error *(our default; "
                           "set it to the reference's context window for real models)*."),
     n=(8, "Rollouts per problem from the reference model, also written flat as difficulty_rollouts. SPEC 2.1 (3B "
-          "SFT stage 2): 8."),
+          "SFT stage 2): 8.", {"ge": 2}),
     seed=(0, "Seed of the reference rollouts *(our default)*."),
 )
 
@@ -87,9 +88,3 @@ class CurriculumConfig(SamplingOwner):
     @property
     def difficulty_rollouts(self) -> int:
         return self.sampling.n
-
-    @model_validator(mode="after")
-    def _enough_rollouts(self) -> CurriculumConfig:
-        if self.sampling.n < 2:
-            raise ValueError(f"difficulty_rollouts (sampling.n) must be >= 2 to rate difficulty, got {self.sampling.n}")
-        return self
