@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vibethinker.report import figures
-from vibethinker.report.blocks import Markup, delta_cell, escape, fmt, image, section, table
+from vibethinker.report.blocks import Markup, delta_cell, escape, image, section, table
 from vibethinker.report.markdown import BREAKDOWNS, stage_note
 from vibethinker.stages import stage_kinds
 from vibethinker.utils.files import read_json, write_text_atomic

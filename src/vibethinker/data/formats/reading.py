@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vibethinker.data.records import RecordError
+from vibethinker.utils.files import JsonlError, read_jsonl
 
 PARQUET_BATCH_ROWS = 512
 
@@ -68,12 +69,8 @@ def _array_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                yield line_no, json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise RecordError(path, line_no, "<json>",
-                                  f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    """Rows of a JSONL file, streamed (converted files can be large); a bad line is a :class:`RecordError`."""
+    try:
+        yield from read_jsonl(path)
+    except JsonlError as exc:
+        raise RecordError(path, exc.line, "<json>", f"not valid JSON: {exc.reason} at column {exc.column}") from None
