@@ -140,3 +140,10 @@ def test_flat_alias_errors_name_the_key_as_written(tmp_path):
     path.write_text(HEAD + '  - {name: rl, kind: rl, model: "@base", data: x, group_size: 1}\n')
     with pytest.raises(RecipeError, match=r"alias.yaml:7: field 'stages.3.group_size'"):
         load_recipe(path)
+
+
+def test_nested_flat_alias_errors_name_the_key_as_written(tmp_path):
+    path = tmp_path / "nested.yaml"
+    path.write_text(HEAD + '  - {name: sft, kind: sft, model: "@base", data: x, curriculum: {difficulty_rollouts: 1}}\n')
+    with pytest.raises(RecipeError, match=r"nested.yaml:7: field 'stages.3.curriculum.difficulty_rollouts'"):
+        load_recipe(path)

@@ -22,6 +22,7 @@ reproduces a whole run; a seed written in a stage wins for that stage.
 from __future__ import annotations
 
 import os
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Union
@@ -130,29 +131,32 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 
 
 def _as_written(data, loc: list) -> list:
-    """``loc`` as the recipe spells it: a nested key the recipe wrote flat (``n: 2`` for ``sampling.n``) drops the
-    level it skipped, so the error names the field the user can find."""
-    written, node, aliases = [], data, {}
-    if len(loc) > 1 and loc[0] == "stages" and isinstance(data, dict):
-        stage = (data.get("stages") or [None] * (loc[1] + 1))[loc[1]] if isinstance(loc[1], int) else None
-        kind = stage_kinds().get(stage.get("kind")) if isinstance(stage, dict) else None
-        aliases = {v: k for k, v in getattr(kind.settings, "sampling_aliases", {}).items()} if kind else {}
+    """``loc`` as the recipe spells it: a sampling field the recipe wrote flat (``n: 2`` or RL's ``group_size: 2``
+    for ``sampling.n``) is named by that key, so the error names the field the user can find."""
+    written, node, model = [], data, Recipe
     for index, part in enumerate(loc):
         following = loc[index + 1] if index + 1 < len(loc) else None
-        if isinstance(node, dict) and part not in node and following is not None:
-            if following in node:
-                continue
-            if part == "sampling" and aliases.get(following) in node:  # RL's group_size is sampling.n
-                written.append(aliases[following])
-                break
+        if part == "sampling" and isinstance(node, dict) and part not in node and following is not None:
+            flat = {target: key for key, target in getattr(model, "_flat_keys", lambda _: {})(node).items()}
+            return [*written, flat.get(following, following), *loc[index + 2:]]
         written.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
+        model = _settings_class(model, node, part)
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
     return written
+
+
+def _settings_class(model: type[BaseModel] | None, node, part) -> type[BaseModel] | None:
+    """The settings class of ``node[part]``: a stage's class by its kind, else the field's model class, if any."""
+    if isinstance(part, int):  # an item of ``stages``
+        item = node[part] if isinstance(node, list) and part < len(node) else None
+        kind = stage_kinds().get(item.get("kind")) if isinstance(item, dict) else None
+        return kind.settings if kind else None
+    info = model.model_fields.get(part) if model is not None else None
+    if info is None:
+        return None
+    candidates = [info.annotation, *typing.get_args(info.annotation)]
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
 
 
 def _line_of(text: str, loc: list) -> int:

@@ -68,30 +68,41 @@ def _from_owner(name: str):
 class SamplingOwner(BaseModel):
     """Base of the configs that hold ``sampling``: folds flat sampling keys into it and reads them back.
 
-    ``sampling_aliases`` maps a config's own name for a sampling field to it (RL calls ``n`` the group size G).
+    ``sampling_aliases`` maps a config's own name for a sampling field to it (RL calls ``n`` the group size G);
+    each alias is also a read-only attribute.
     """
 
     sampling_aliases: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for alias, target in cls.sampling_aliases.items():
+            setattr(cls, alias, _from_owner(target))
+
+    @classmethod
+    def _flat_keys(cls, mapping: dict[str, Any]) -> dict[str, str]:
+        """The keys of ``mapping`` that are flat sampling keys, each with the ``sampling`` field it stands for."""
+        names = {**{f: f for f in SamplingSettings.model_fields}, **cls.sampling_aliases}
+        return {key: names[key] for key in mapping if key in names and key not in cls.model_fields}
 
     @model_validator(mode="before")
     @classmethod
     def _fold_flat_sampling(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        names = {**{f: f for f in SamplingSettings.model_fields}, **cls.sampling_aliases}
-        flat = {key: value for key, value in data.items() if key in names and key not in cls.model_fields}
+        flat = cls._flat_keys(data)
         nested = data.get("sampling")
         if not flat and not isinstance(nested, BaseModel):
             return data
         if isinstance(nested, BaseModel):  # another SamplingSettings class: keep only what was set on it
             nested = nested.model_dump(exclude_unset=True)
         nested = dict(nested or {})
-        for key, value in flat.items():
-            target = names[key]
-            if target in nested and nested[target] != value:
-                raise ValueError(f"'{key}' is given twice, flat ({value!r}) and as sampling.{target} "
+        for key, target in flat.items():
+            if target in nested and nested[target] != data[key]:
+                raise ValueError(f"'{key}' is given twice, flat ({data[key]!r}) and as sampling.{target} "
                                  f"({nested[target]!r}); keep one")
-            nested[target] = value
+            nested[target] = data[key]
         return {**{k: v for k, v in data.items() if k not in flat}, "sampling": nested}
 
     temperature = _from_owner("temperature")
@@ -106,12 +117,12 @@ class SamplingOwner(BaseModel):
 
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
         """``model_copy`` that also takes flat sampling keys: ``update={"seed": 4}`` changes ``sampling.seed``."""
-        names = {**{f: f for f in SamplingSettings.model_fields}, **self.sampling_aliases}
-        flat = {names[k]: v for k, v in (update or {}).items() if k in names and k not in type(self).model_fields}
+        flat = self._flat_keys(update or {})
         if flat:
-            update = {k: v for k, v in update.items() if k not in names or k in type(self).model_fields}
             base = update.get("sampling", self.sampling)
-            update["sampling"] = type(base).model_validate({**base.model_dump(exclude_unset=True), **flat})
+            changes = {target: update[key] for key, target in flat.items()}
+            update = {k: v for k, v in update.items() if k not in flat}
+            update["sampling"] = type(base).model_validate({**base.model_dump(exclude_unset=True), **changes})
         return super().model_copy(update=update, deep=deep)
 
 

@@ -78,10 +78,6 @@ class DistillConfig(SamplingOwner):
         "SFT of the student on the selected traces; the reports give no settings for this stage, so the SPEC 2.1 "
         "defaults apply. Note that sft.traces_per_problem and sft.seq_len can drop further traces."))
 
-    @property
-    def samples_per_problem(self) -> int:
-        return self.sampling.n
-
     @field_validator("length_bucket_edges")
     @classmethod
     def _edges_increasing_from_zero(cls, edges: list[int]) -> list[int]:

@@ -59,23 +59,23 @@ def sampling_params(config: DistillConfig) -> SamplingParams:
     return config.sampling_params()
 
 
-def harvest_cache_path(teacher: str | os.PathLike, problems: Sequence[Problem], sampling: SamplingParams,
-                       cache_dir: str | os.PathLike) -> Path:
+def harvest_cache_path(teacher: str | os.PathLike, fingerprint: str, problems: Sequence[Problem],
+                       sampling: SamplingParams, cache_dir: str | os.PathLike) -> Path:
     """Where ``teacher``'s samples for these problems under ``sampling`` are cached (one file per teacher and set)."""
-    keys = [sample_key(model_fingerprint(teacher), sampling, p) for p in problems]
+    keys = [sample_key(fingerprint, sampling, p) for p in problems]
     digest = hashlib.sha256(json.dumps([[p.id for p in problems], keys]).encode()).hexdigest()[:24]
     return Path(cache_dir) / f"{Path(teacher).name}-{digest}.jsonl"
 
 
 def _sample_teacher(teacher: str | os.PathLike, problems: Sequence[Problem], sampling: SamplingParams,
-                    config: DistillConfig, path: Path) -> GradedBatch:
-    cache = SampleCache.open(path, model_fingerprint(teacher))
+                    config: DistillConfig, cache: SampleCache) -> GradedBatch:
     batch = sample_and_grade(
         lambda: make_generator(teacher, batch_size=config.generation_batch_size, device=config.device), problems,
         sampling, require_think=config.require_think, cache=cache)
-    gc.collect()  # one teacher in memory at a time
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    if batch.generated:  # one teacher in memory at a time
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     return batch
 
 
@@ -94,8 +94,9 @@ def harvest_with_stats(teachers: Sequence[str | os.PathLike], problems: Sequence
     seen: dict[str, set[str]] = {pid: set() for pid in by_id}
     for teacher in teachers:
         name = str(teacher)
-        path = harvest_cache_path(teacher, problems, sampling, cache_dir)
-        batch = _sample_teacher(teacher, problems, sampling, config, path)
+        fingerprint = model_fingerprint(teacher)
+        path = harvest_cache_path(teacher, fingerprint, problems, sampling, cache_dir)
+        batch = _sample_teacher(teacher, problems, sampling, config, SampleCache.open(path, fingerprint))
         if batch.generated == 0:
             result.cache_hits.append(name)
         result.cache_files[name] = str(path)

@@ -145,10 +145,10 @@ def sample_and_grade(generator: GeneratorSource, problems: Sequence[Problem], sa
                     on_generated(len(completions))
                 for completion in completions:
                     index = chunk[completion.prompt_index]
-                    grade(index, _cache_row(keys[index] if cache else "", problems[index], completion))
+                    grade(index, _cache_row(keys[index] if cache else "", problems[index].id, completion))
                 if cache:  # written once graded: a reader of the file sees each sample's grade at write time
                     for index in chunk:
-                        cache.put(keys[index], [{**_cache_row(keys[index], problems[index], None, s),
+                        cache.put(keys[index], [{**_cache_row(keys[index], problems[index].id, s),
                                                  "answer": s.answer, "correct": s.correct}
                                                 for s in sorted((f.result() for f in graded[index]),
                                                                 key=lambda s: s.sample_index)])
@@ -159,10 +159,8 @@ def sample_and_grade(generator: GeneratorSource, problems: Sequence[Problem], sa
     return batch
 
 
-def _cache_row(key: str, problem: Problem, completion: Completion | None,
-               sample: GradedSample | None = None) -> dict[str, Any]:
-    source = completion or sample
-    return {"key": key, "problem_id": problem.id, "sample_index": source.sample_index, "text": source.text,
+def _cache_row(key: str, problem_id: str, source: Completion | GradedSample) -> dict[str, Any]:
+    return {"key": key, "problem_id": problem_id, "sample_index": source.sample_index, "text": source.text,
             "num_tokens": source.num_tokens, "finish_reason": source.finish_reason}
 
 

@@ -156,9 +156,10 @@ def probe_checkpoints(checkpoints: Sequence[tuple[int, str | os.PathLike]], prob
         batch = sample_and_grade(lambda path=path: factory(Path(path)), problems, sampling,
                                  require_think=config.require_think, cache=samples,
                                  score_workers=config.score_workers)
-        gc.collect()  # free the checkpoint before the next one loads
-        _empty_cuda_cache()
         cached = batch.generated == 0
+        if not cached:  # free the checkpoint before the next one loads
+            gc.collect()
+            _empty_cuda_cache()
         log.info("probed step %d (%s)%s", step, path, " from cache" if cached else "")
         rows = [{"problem_id": s.problem_id, "correct": s.correct} for group in batch.samples for s in group]
         scores, correct = score_samples(rows, problems, config.k, config.n)

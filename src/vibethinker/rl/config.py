@@ -99,11 +99,6 @@ class RLConfig(SamplingOwner):
     dtype: Literal["float32", "bfloat16"] = Field("float32", description=(
         "Dtype of the trained weights; float32 keeps the rollout/trainer log-prob gap small *(our default)*."))
 
-    @property
-    def group_size(self) -> int:
-        """G, the group of the group-relative advantage: ``sampling.n``."""
-        return self.sampling.n
-
     @model_validator(mode="after")
     def _seeded(self) -> RLConfig:
         if self.sampling.seed is None:

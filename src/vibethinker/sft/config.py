@@ -84,7 +84,3 @@ class CurriculumConfig(SamplingOwner):
     chunk_problems: int = resumable(256, ge=1, description=(
         "Problems sampled between two cache writes, so an interrupted run keeps its progress *(our default)*."))
     device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
-
-    @property
-    def difficulty_rollouts(self) -> int:
-        return self.sampling.n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +64,12 @@ class StageKind:
 
     settings: type[StageBase]
     run: Callable[[Any, StageContext], dict]
-    writes: tuple[str, ...]  # what the stage folder holds afterwards (documentation and the README)
+    writes: tuple[str, ...]  # what the stage folder holds afterwards (documentation)
     artifact: str | None = None  # the main artefact inside the folder that ``@NAME`` refers to; None: the folder
     evaluates: bool = False  # its summary has the eval metrics the report compares across stages
     note: Callable[[dict], str] = lambda summary: ""  # one line of the report's stage table
     markdown: Callable[[Path, str, dict], list[str]] | None = None  # report.md lines (run_dir, name, entry)
     html: Callable[[Path, str, dict], tuple[str, str, str] | None] | None = None  # report.html section
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
