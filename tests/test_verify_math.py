@@ -31,6 +31,10 @@ EQUAL = [
     ("6 - 5i", "6-5i"), ("\\text{Evelyn}", "\\text{Evelyn}"), ("\\pi", "3.14159265358979"),
     ("\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}", "\\begin{pmatrix} -\\frac13 \\\\ \\frac{2}{3} \\end{pmatrix}"),
     ("2^{-7}", "0.0078125"), ("10^{-8}", "0.00000001"),
+    # rounded decimals (MathPolicy.rounded_decimals): correctly rounded, at least 3 significant digits
+    ("\\frac{1}{3}", "0.333333"), ("\\pi", "3.14159"),
+    # a stray trailing backslash or brace is dropped (MathPolicy.repair_trailing)
+    ("1", "1\\"), ("2", "2}"),
 ]
 
 DIFFERENT = [
@@ -39,11 +43,11 @@ DIFFERENT = [
     ("y=2x+1", "x = 2y + 1"), ("3", "2"), ("\\text{Evelyn}", "\\text{Navin}"), ("6-5i", "6+5i"),
     # (a) relative tolerance, not 6 absolute decimals
     ("0.0000001", "0.0000002"), ("1e-7", "2e-7"), ("10^{-7}", "2 \\times 10^{-7}"), ("(0.0000001, 1)", "(0.0000002, 1)"),
-    ("\\frac{1}{3}", "0.333333"), ("\\pi", "3.14159"),
+    ("\\frac{1}{3}", "0.33"), ("\\frac{1}{3}", "0.3333334"), ("\\pi", "3.1415"),
     # (b) tiny exact values are not chopped
     ("0", "10^{-8}"), ("0", "0.00000001"), ("0", "1e-11"), ("\\pi", "\\pi + 10^{-20}"),
     # (c) malformed LaTeX
-    ("\\frac{1}{2}", "\\frac{1}{"), ("2", "{2"), ("1", "\\"), ("1", "1\\"), ("7", "\\frac{7}{}"),
+    ("\\frac{1}{2}", "\\frac{1}{"), ("2", "{2"), ("1", "\\"), ("7", "\\frac{7}{}"),
     ("1", "\\sqrt{}"), ("\\frac{1}{2}", "\\frac{1}"), ("2", "\\left(2"), ("x", "x^"),
 ]
 
@@ -79,8 +83,8 @@ def test_deviations_are_ours_not_math_verify():
 
 
 def test_malformed_never_equal(checker):
-    # \boxed{2}} is a box holding "2" (extraction is brace-matched); the bare string "2}" is malformed
-    assert not checker.check("2}", "2") and not checker.check("\\frac{1}{", "\\frac{1}{")
+    # an opener that never closes may hide a cut answer: wrong even against the same string
+    assert not checker.check("{2", "{2") and not checker.check("\\frac{1}{", "\\frac{1}{")
     assert not checker.check("\\", "\\")
 
 

@@ -12,9 +12,24 @@ from fractions import Fraction
 _FRAC = re.compile(r"^\\[dt]?frac\{(-?\d+)\}\{(-?\d+)\}$")
 
 
+_MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+
+
 def as_number(text: str) -> Fraction | None:
-    """Parse ``-12``, ``3/4``, ``\\frac{3}{4}``, ``1.25`` or ``1,000`` as an exact rational; ``None`` otherwise."""
-    text = text.strip().strip("$").replace(" ", "")
+    """Parse ``-12``, ``3/4``, ``\\frac{3}{4}``, ``1.25``, ``1,000`` or the mixed number ``2 1/4`` as an exact
+    rational; ``None`` otherwise. Spaces inside a number are never glued (``2 1/4`` is not ``21/4``)."""
+    text = text.strip().strip("$").strip()
+    mixed = _MIXED.match(text)
+    if mixed:
+        sign, whole, num, den = mixed.groups()
+        if int(den) == 0 or int(num) >= int(den):
+            return None  # not a proper fraction after the whole part: ambiguous, let the full check decide
+        value = int(whole) + Fraction(int(num), int(den))
+        return -value if sign else value
+    text = re.sub(r"\s*([/.])\s*", r"\1", text)
+    if re.search(r"\d\s+\d", text) and not re.fullmatch(r"-?\d{1,3}( \d{3})+", text):
+        return None
+    text = text.replace(" ", "")
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text):
         text = text.replace(",", "")
     match = _FRAC.match(text)

@@ -4,33 +4,37 @@ Equivalence is decided by math-verify (gold parsed as gold and passed FIRST; the
 in worker processes with a wall-clock limit per check (math-verify's own timeouts use ``signal.alarm`` and only
 work on a main thread). A stuck worker is killed and replaced, the check reports ``timeout``.
 
-Before a worker is asked, cheap string-level rules decide some cases in the calling process:
+Before a worker is asked, string rules (``verify/math_rules.py``) run in the calling process, in this order:
 
-* fast path: both sides exact integers / fractions / decimals (``vibethinker.verify.exact.as_number``) or plain
-  scientific numbers (``1.5e-7``) are compared directly;
-* malformed predictions are wrong (see (c) below);
-* a braced set never equals a parenthesised / bracketed tuple or interval (see (e) below).
+1. ``$`` and spaces around the answer are dropped; a stray trailing ``\\`` or ``}`` is dropped (policy
+   ``repair_trailing``).
+2. **Malformed LaTeX is wrong, never coerced**: braces that open without closing, a dangling backslash,
+   ``\\frac`` / ``\\sqrt`` with missing or empty arguments, ``\\frac(1)(2)``, ``\\left`` without ``\\right``,
+   a trailing ``^`` or ``_``.
+3. Rewrites math-verify misreads: ``\\sqrt(5)`` is ``\\sqrt{5}`` (math-verify reads ``3\\sqrt(5)`` as 3);
+   multiplier words scale (``5\\text{ million}`` is ``5\\times 10^{6}``); inside a trigonometric answer
+   ``30^\\circ`` is ``\\frac{30\\pi}{180}``.
+4. **Units** (policy ``units``): split off both sides; two different units are wrong (``5\\text{ m}`` for
+   ``5\\text{ cm}``); a bare number still matches a gold with a unit. Two different number bases
+   (``4210_{5}`` vs ``4210_{6}``) are wrong.
+5. **Term lists**: a sequence with an ellipsis or a ratio chain is checked term by term
+   (``verify/math_sequences.py``); a list on one side only is wrong.
+6. Decimal commas (``2,75`` against a single number; policy ``decimal_comma``), then the **numeric fast path**:
+   plain integers, fractions, mixed numbers (``2 1/4``), decimals and scientific literals compare directly:
+   exactly when both are exact, by the rounding rule when a decimal meets an exact value (policy
+   ``rounded_decimals``: ``0.667`` is ``\\frac{2}{3}``, ``0.67`` and ``0.666`` are not), else to a relative 1e-9.
+7. Answers defining a function compare by what they define (``g(x) = x^2-1`` equals ``y = x^2-1``); a column
+   vector equals the tuple of its entries; a braced set never equals a parenthesised tuple or interval.
 
-Deliberate deviations from math-verify 0.9.0:
+Then the worker (``verify/math_workers.py``) runs math-verify with our numeric rule: exact values compare exactly
+(``\\frac{1}{3000!}`` is not ``\\frac{1}{2998!}``, ``\\infty`` is not ``10^{400}``), a decimal against an exact
+value by the rounding rule, two decimals to a relative 1e-9 (math-verify rounds to 6 decimals, so
+``1e-7 == 2e-7`` there), and ``i`` is the imaginary unit (``i(3-i)`` equals ``1+3i``).
 
-(a) Float tolerance is relative: ``|a-b| <= max(1e-12, 1e-9 * max(|a|, |b|))`` when either side is a decimal,
-    instead of rounding both to 6 absolute decimals. ``1e-7`` / ``0.0000001`` no longer equals ``2e-7``;
-    ``0.1`` still equals ``0.10000000000001``. Consequence: ``0.333333`` is NOT accepted for gold ``\\frac13``
-    (math-verify accepts it); ``3.14159265358979`` is accepted for ``\\pi``. The rule replaces math-verify's
-    numeric comparison inside the workers, so it also holds inside tuples, sets, intervals, matrices, equations.
-(b) No chopping of tiny exact values: exact numbers compare to ~50 significant digits, so ``10^{-8}`` or
-    ``0.00000001`` never equals ``0``.
-(c) Malformed LaTeX in the prediction is wrong, never coerced: unbalanced braces (``2}`` is 2 for math-verify),
-    a trailing or dangling backslash, ``\\frac`` / ``\\sqrt`` with missing or empty arguments, ``\\left``
-    without ``\\right``.
-(d) Equations compare as equations. math-verify already does this (``2x + 1 = y`` equals ``y = 2x + 1``,
-    ``y = 2x + 1`` differs from ``y = 2x + 2``; a simple assignment ``x = 2`` is accepted for gold ``2``); our
-    numeric rule (a) applies to their sides. Tests pin this behaviour.
-(e) Sets are not tuples/intervals: math-verify accepts ``(1,2)`` for gold ``\\{1,2\\}`` (and the reverse); we
-    reject a braced set against a parenthesised or bracketed answer. A bare list ``1, 2`` is still accepted
-    against either, as in math-verify.
-(f) A scientific literal ``1.5e-7`` means ``1.5 \\times 10^{-7}`` (math-verify's LaTeX parser reads ``e`` as
-    Euler's number).
+Kept from math-verify: equations compare as equations (``2x + 1 = y`` equals ``y = 2x + 1``; ``x = 2`` is accepted
+for gold ``2``); ``50\\%`` accepts ``50`` and ``0.5`` (policy ``percent_either_way``); a bare list ``1, 2`` matches a
+set or a tuple; ``2\\frac{1}{4}`` is the mixed number 9/4; a number in a base (``4210_{5}``) accepts its digits.
+Every convention is a field of :class:`~vibethinker.verify.math_policy.MathPolicy`, passed per check.
 """
 
 from __future__ import annotations
@@ -38,156 +42,19 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
-import re
 import threading
 import time
 from collections import deque
-from fractions import Fraction
 from multiprocessing.connection import wait as wait_connections
 from typing import Iterable, Sequence
 
-from vibethinker.verify.exact import as_number
 from vibethinker.verify.extract import extract_boxed_answer
-from vibethinker.verify.math_workers import ABS_TOL, REL_TOL, normalise_latex, worker_main
+from vibethinker.verify.math_policy import DEFAULT_POLICY, MathPolicy
+from vibethinker.verify.math_rules import Plan, fast_decision, malformed_reason, plan, precheck
+from vibethinker.verify.math_workers import worker_main
 from vibethinker.verify.types import Verdict
 
 DEFAULT_TIMEOUT_S = 5.0
-
-_SCI_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
-
-
-# ----------------------------------------------------------------------------------------------- string rules
-
-def _plain_number(text: str) -> tuple[Fraction, bool] | None:
-    """``(value, inexact)`` for an integer / fraction / decimal / scientific literal, else ``None``."""
-    text = text.strip().strip("$").strip()
-    value = as_number(text)
-    if value is not None:
-        compact = text.replace(" ", "")
-        return value, "." in compact
-    compact = text.replace(" ", "")
-    if _SCI_NUMBER.match(compact):
-        try:
-            return Fraction(compact), True
-        except (ValueError, ZeroDivisionError):
-            return None
-    return None
-
-
-def numbers_equal(a: Fraction, b: Fraction, inexact: bool) -> bool:
-    if not inexact:
-        return a == b
-    return abs(a - b) <= max(Fraction(ABS_TOL), Fraction(REL_TOL) * max(abs(a), abs(b)))
-
-
-def fast_decision(pred: str, gold: str) -> bool | None:
-    """Decide plain-number pairs without a worker; ``None`` when math-verify is needed."""
-    p, g = _plain_number(pred), _plain_number(gold)
-    if p is None or g is None:
-        return None
-    return numbers_equal(p[0], g[0], p[1] or g[1])
-
-
-def _strip_escaped_braces(text: str) -> str:
-    return text.replace("\\{", "").replace("\\}", "")
-
-
-def malformed_reason(text: str) -> str | None:
-    """Why ``text`` is malformed LaTeX (rule (c)), or ``None`` when it looks well formed."""
-    body = _strip_escaped_braces(text.replace("\\\\", " "))
-    depth = 0
-    for char in body:
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth < 0:
-                return "unbalanced braces"
-    if depth:
-        return "unbalanced braces"
-    if re.search(r"\\(\s|$)", body):
-        return "dangling backslash"
-    if re.search(r"\{\s*\}", body) and re.search(r"\\[dt]?frac|\\sqrt|\\binom|\^|_", body):
-        # an empty group as an argument (\frac{1}{}, \sqrt{}, x^{})
-        if re.search(r"(\\[dt]?frac|\\sqrt|\\binom|\\text|\^|_)\s*(\{[^{}]*\})?\s*\{\s*\}", body):
-            return "empty argument"
-    for match in re.finditer(r"\\[dt]?frac(?![a-zA-Z])", body):
-        if _count_args(body, match.end(), 2) < 2:
-            return "\\frac without two arguments"
-    for match in re.finditer(r"\\sqrt(?![a-zA-Z])", body):
-        rest = body[match.end():]
-        rest = re.sub(r"^\s*\[[^\]]*\]", "", rest)
-        if _count_args(rest, 0, 1) < 1:
-            return "\\sqrt without an argument"
-    if re.search(r"[\^_]\s*$", body):
-        return "dangling ^ or _"
-    if len(re.findall(r"\\left(?![a-zA-Z])", body)) != len(re.findall(r"\\right(?![a-zA-Z])", body)):
-        return "\\left without \\right"
-    return None
-
-
-def _count_args(text: str, pos: int, wanted: int) -> int:
-    """How many of ``wanted`` TeX arguments (a ``{group}``, one character or one command) follow ``pos``."""
-    found = 0
-    while found < wanted:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text) or text[pos] in "}^_=,)]":
-            return found
-        if text[pos] == "{":
-            depth = 0
-            for end in range(pos, len(text)):
-                depth += {"{": 1, "}": -1}.get(text[end], 0)
-                if depth == 0:
-                    break
-            if not text[pos + 1:end].strip():
-                return found
-            pos = end + 1
-        elif text[pos] == "\\":
-            match = re.match(r"\\[a-zA-Z]+|\\.", text[pos:])
-            if not match:
-                return found
-            pos += match.end()
-        else:
-            pos += 1
-        found += 1
-    return found
-
-
-def _strip_left_right(text: str) -> str:
-    return re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr)(?![a-zA-Z])", "", text).strip()
-
-
-def _outer_kind(text: str) -> str | None:
-    """``"set"`` for ``\\{...\\}``, ``"paren"`` for ``(...)`` / ``[...]`` / mixed interval brackets."""
-    text = _strip_left_right(text.strip().strip("$"))
-    if text.startswith("\\{") and text.endswith("\\}"):
-        return "set"
-    if text[:1] in "([" and text[-1:] in ")]" and "," in text:
-        return "paren"
-    return None
-
-
-def structural_mismatch(pred: str, gold: str) -> bool:
-    """Rule (e): a braced set against a parenthesised tuple or interval."""
-    kinds = {_outer_kind(pred), _outer_kind(gold)}
-    return kinds == {"set", "paren"}
-
-
-def precheck(pred: str, gold: str) -> tuple[bool | None, str]:
-    """String-level decision: ``(True/False, detail)`` when decided, ``(None, "")`` when a worker is needed."""
-    reason = malformed_reason(pred)
-    if reason:
-        return False, f"malformed answer: {reason}"
-    decided = fast_decision(pred, gold)
-    if decided is not None:
-        return decided, "numeric fast path"
-    if structural_mismatch(pred, gold):
-        return False, "set vs tuple/interval"
-    if not normalise_latex(pred):
-        return False, "empty answer"
-    return None, ""
-
 
 # ----------------------------------------------------------------------------------------------- worker pool
 
@@ -254,19 +121,22 @@ class MathChecker:
         self.close()
 
     # -- checks
-    def run_many(self, pairs: Sequence[tuple[str, str]], timeout_s: float | None = None) -> list[tuple[str, str]]:
+    def run_many(self, pairs: Sequence[tuple[str, str]], timeout_s: float | None = None,
+                 policy: MathPolicy = DEFAULT_POLICY) -> list[tuple[str, str]]:
         """``(verdict, detail)`` per ``(pred, gold)``: verdict is ``correct`` / ``wrong`` / ``timeout``."""
+        plans = [plan(pred, gold, policy) for pred, gold in pairs]
+        jobs: dict[tuple[str, str], int] = {}  # distinct worker pairs (a term list may repeat one)
+        for leaf in (leaf for p in plans for leaf in _leaves(p)):
+            jobs.setdefault(leaf.pair, len(jobs))
+        checked = self._run_on_workers(list(jobs), timeout_s, policy) if jobs else []
+        return [_outcome(p, jobs, checked) for p in plans]
+
+    def _run_on_workers(self, pairs: list[tuple[str, str]], timeout_s: float | None,
+                        policy: MathPolicy) -> list[tuple[str, str]]:
         limit = self.timeout_s if timeout_s is None else timeout_s
         results: list[tuple[str, str] | None] = [None] * len(pairs)
-        pending: deque[int] = deque()
-        for index, (pred, gold) in enumerate(pairs):
-            decided, detail = precheck(pred, gold)
-            if decided is None:
-                pending.append(index)
-            else:
-                results[index] = ("correct" if decided else "wrong", detail)
-        if not pending:
-            return results  # type: ignore[return-value]
+        pending: deque[int] = deque(range(len(pairs)))
+        policy_values = policy.as_tuple()
         with self._lock:
             self._ensure_workers()
             busy: dict[int, tuple[int, float]] = {}  # slot -> (index, started)
@@ -277,7 +147,7 @@ class MathChecker:
                         index = pending.popleft()
                         pred, gold = pairs[index]
                         try:
-                            self._workers[slot][1].send((index, pred, gold))
+                            self._workers[slot][1].send((index, pred, gold, policy_values))
                         except (BrokenPipeError, OSError):
                             self._kill(slot)
                             send_failures += 1
@@ -319,12 +189,35 @@ class MathChecker:
     def _startup_grace(self, slot: int) -> float:
         return 0.0 if slot in self._warm else self._STARTUP_GRACE_S
 
-    def check_many(self, pairs: Iterable[tuple[str, str]], timeout_s: float | None = None) -> list[bool]:
+    def check_many(self, pairs: Iterable[tuple[str, str]], timeout_s: float | None = None,
+                   policy: MathPolicy = DEFAULT_POLICY) -> list[bool]:
         """Equivalence of each ``(pred, gold)``; a timed-out check is ``False``."""
-        return [verdict == "correct" for verdict, _ in self.run_many(list(pairs), timeout_s)]
+        return [verdict == "correct" for verdict, _ in self.run_many(list(pairs), timeout_s, policy)]
 
-    def check(self, pred: str, gold: str, timeout_s: float | None = None) -> bool:
-        return self.check_many([(pred, gold)], timeout_s)[0]
+    def check(self, pred: str, gold: str, timeout_s: float | None = None,
+              policy: MathPolicy = DEFAULT_POLICY) -> bool:
+        return self.check_many([(pred, gold)], timeout_s, policy)[0]
+
+
+def _leaves(decision: Plan):
+    if decision.pair is not None:
+        yield decision
+    for part in decision.parts:
+        yield from _leaves(part)
+
+
+def _outcome(decision: Plan, jobs: dict[tuple[str, str], int], checked: list[tuple[str, str]]) -> tuple[str, str]:
+    """A plan's ``(verdict, detail)``: all parts must be correct; a wrong part is wrong, else a timeout times out."""
+    if decision.decided is not None:
+        return ("correct" if decision.decided else "wrong", decision.detail)
+    if decision.pair is not None:
+        return checked[jobs[decision.pair]]
+    outcomes = [_outcome(part, jobs, checked) for part in decision.parts]
+    for verdict in ("wrong", "timeout"):
+        failed = [detail for v, detail in outcomes if v == verdict]
+        if failed:
+            return verdict, f"{decision.detail}: a term is {verdict}" + (f" ({failed[0]})" if failed[0] else "")
+    return ("correct", decision.detail) if outcomes else ("wrong", "no terms to compare")
 
 
 _DEFAULT: MathChecker | None = None
@@ -344,20 +237,21 @@ def default_checker() -> MathChecker:
 # ----------------------------------------------------------------------------------------------- verdicts
 
 def verify_math(response: str, gold: str, *, require_think: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S,
-                checker: MathChecker | None = None) -> Verdict:
+                checker: MathChecker | None = None, policy: MathPolicy = DEFAULT_POLICY) -> Verdict:
     """Grade one response: its last boxed answer after ``</think>`` against ``gold``."""
     return verify_math_many([(response, gold)], require_think=require_think, timeout_s=timeout_s,
-                            checker=checker)[0]
+                            checker=checker, policy=policy)[0]
 
 
 def verify_math_many(items: Iterable[tuple[str, str]], *, require_think: bool = True,
-                     timeout_s: float = DEFAULT_TIMEOUT_S, checker: MathChecker | None = None) -> list[Verdict]:
+                     timeout_s: float = DEFAULT_TIMEOUT_S, checker: MathChecker | None = None,
+                     policy: MathPolicy = DEFAULT_POLICY) -> list[Verdict]:
     """Grade ``(response, gold)`` pairs in one batch over the worker pool."""
     items = list(items)
     answers = [extract_boxed_answer(response, require_think) for response, _ in items]
     todo = [i for i, answer in enumerate(answers) if answer is not None]
-    checked = (checker or default_checker()).run_many([(answers[i], items[i][1]) for i in todo], timeout_s) \
-        if todo else []
+    checked = (checker or default_checker()).run_many([(answers[i], items[i][1]) for i in todo], timeout_s,
+                                                      policy) if todo else []
     verdicts: list[Verdict] = [Verdict(False, None, "no boxed answer after </think>", verdict="no_answer")
                                for _ in items]
     for i, (verdict, detail) in zip(todo, checked):
@@ -365,5 +259,5 @@ def verify_math_many(items: Iterable[tuple[str, str]], *, require_think: bool = 
     return verdicts
 
 
-__all__ = ["MathChecker", "default_checker", "verify_math", "verify_math_many", "precheck", "malformed_reason",
-           "fast_decision"]
+__all__ = ["MathChecker", "MathPolicy", "default_checker", "verify_math", "verify_math_many", "precheck",
+           "malformed_reason", "fast_decision"]

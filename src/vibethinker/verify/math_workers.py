@@ -5,10 +5,18 @@ module and math-verify. ``equivalent(pred, gold)`` is also callable in-process (
 it has no time limit there: the checker in ``math.py`` runs it in killable worker processes.
 
 Numeric rule (replaces ``math_verify.grader.sympy_numeric_eq`` in this process, so it also applies inside
-tuples, sets, intervals, matrices and equations): two numbers are equal when
-``|a - b| <= max(ABS_TOL, REL_TOL * max(|a|, |b|))`` if either side holds a float, and only when they are
-equal to ~50 significant digits otherwise. math-verify instead rounds floats to 6 decimals (``1e-7 == 2e-7``)
-and chops tiny values.
+tuples, sets, intervals, matrices and equations):
+
+* two exact values are equal only when they are: rationals compare as rationals (``\\frac{1}{3000!}`` is not
+  ``\\frac{1}{2998!}``, ``10^{-400}`` is not ``2\\cdot 10^{-400}``), other exact numbers when their difference
+  evaluates to zero (no significant digit at 60 digits), an infinity only to itself (``\\infty`` is not
+  ``10^{400}``);
+* a decimal against an exact value: equal under the policy's rounding rule
+  (:attr:`~vibethinker.verify.math_policy.MathPolicy.rounded_decimals`), or to a relative 1e-9;
+* two decimals: ``|a - b| <= max(ABS_TOL, REL_TOL * max(|a|, |b|))``.
+
+math-verify instead rounds floats to 6 decimals (``1e-7 == 2e-7``), chops tiny values and compares exact
+values to 15 digits after subtracting them.
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ import re
 import traceback
 from typing import Any
 
+from vibethinker.verify.math_policy import DEFAULT_POLICY, MathPolicy
+
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
 _EXACT_DIGITS = 50
 
 _SCI = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*[eE]\s*([-+]?\d+)\s*$")
 _PATCHED = False
+POLICY = DEFAULT_POLICY  # the policy of the check in progress (one check at a time per worker process)
 
 
 def normalise_latex(text: str) -> str:
@@ -49,22 +60,78 @@ def _numeric_value(expr: Any):
     return value if value.is_number else None
 
 
+def _is_zero(difference: Any) -> bool:
+    """Whether an exact difference is zero: sympy's evalf gives a value with no significant digit (``_prec`` 1,
+    magnitude below ~1e-170) when the expression cancels, and a real value otherwise, however small."""
+    from sympy import Float
+
+    value = difference.evalf(n=_EXACT_DIGITS + 10)
+    if value == 0:
+        return True
+    parts = value.as_real_imag()
+    return all(part == 0 or (isinstance(part, Float) and part._prec <= 1) for part in parts)
+
+
+def _decimal_literal(expr: Any) -> tuple[Any, int, int] | None:
+    """``(exact value, decimal places, significant digits)`` of a positional decimal (``-0.667``), else ``None``.
+
+    The digits are the float's shortest round-trip form; trailing zeros are not seen at this depth (the string
+    rules in ``math.py`` see them for a plain answer).
+    """
+    from sympy import Float, Rational
+
+    sign = 1
+    if expr.is_Mul and len(expr.args) == 2 and expr.args[0] == -1:
+        sign, expr = -1, expr.args[1]
+    if not isinstance(expr, Float) or not expr.is_finite:
+        return None
+    text = repr(float(expr))
+    if "e" in text or "inf" in text or "nan" in text:
+        return None
+    places = len(text.split(".")[1]) if "." in text else 0
+    digits = text.replace("-", "").replace(".", "").lstrip("0")
+    return sign * Rational(text), places, len(digits)
+
+
+def _rounds_to(exact: Any, decimal: tuple[Any, int, int]) -> bool:
+    """Policy ``rounded_decimals``: ``exact`` rounded to the decimal's places is the decimal (and it has at least
+    ``min_significant_digits`` significant digits)."""
+    from sympy import Abs, Rational
+
+    value, places, significant = decimal
+    if not POLICY.rounded_decimals or significant < POLICY.min_significant_digits:
+        return False
+    try:
+        gap = Abs(exact - value).evalf(n=_EXACT_DIGITS)
+        return bool(gap <= Rational(1, 2 * 10 ** places))
+    except (TypeError, ValueError):
+        return False
+
+
 def numbers_close(a: Any, b: Any) -> bool:
     """Our numeric equality of two sympy expressions (see module docstring)."""
-    from sympy import Abs, Float
+    from math_verify.grader import safe_sympy_doit
+    from sympy import Abs, Float, Rational
 
-    has_float = a.has(Float) or b.has(Float)
+    a_float, b_float = a.has(Float), b.has(Float)
     va, vb = _numeric_value(a), _numeric_value(b)
     if va is None or vb is None:
         return False
     try:
-        if has_float:
-            ca, cb = complex(va), complex(vb)
-            return abs(ca - cb) <= max(ABS_TOL, REL_TOL * max(abs(ca), abs(cb)))
-        diff = Abs((va - vb).evalf(n=_EXACT_DIGITS + 10))
-        scale = max(Abs(va), Abs(vb), 1)
-        return bool(diff <= scale * Float(10) ** (-_EXACT_DIGITS))
-    except (TypeError, ValueError, OverflowError):
+        if not (va.is_finite and vb.is_finite):
+            return bool(safe_sympy_doit(a) == safe_sympy_doit(b))
+        if a_float != b_float:  # a decimal against an exact value: the rounding convention
+            decimal = _decimal_literal(a if a_float else b)
+            if decimal is not None and _rounds_to(safe_sympy_doit(b if a_float else a), decimal):
+                return True
+        if a_float or b_float:
+            scale = max(Abs(va), Abs(vb))
+            return bool(Abs(va - vb) <= max(Float(ABS_TOL), Float(REL_TOL) * scale))
+        exact_a, exact_b = safe_sympy_doit(a), safe_sympy_doit(b)
+        if isinstance(exact_a, Rational) and isinstance(exact_b, Rational):
+            return bool(exact_a == exact_b)
+        return _is_zero(exact_a - exact_b)
+    except (TypeError, ValueError, OverflowError, AttributeError):
         return False
 
 
@@ -83,11 +150,12 @@ def _patched_numeric_eq(a, b, float_rounding, numeric_precision):  # noqa: ARG00
         return False
     if grader.is_atomic_or_pct_atomic(a, Integer) and grader.is_atomic_or_pct_atomic(b, Integer):
         # math-verify's percent rule: 9% == 9
-        return grader.get_pct_val(a, a) == grader.get_pct_val(b, b)
+        if POLICY.percent_either_way:
+            return grader.get_pct_val(a, a) == grader.get_pct_val(b, b)
     if grader.is_atomic_or_pct_atomic(a, Number) or grader.is_atomic_or_pct_atomic(b, Number):
         # a percentage may be meant as the number or as its value: 50% == 50 and 50% == 0.5 (as math-verify)
-        a_forms = {a, grader.get_pct_val(a, a)}
-        b_forms = {b, grader.get_pct_val(b, b)}
+        a_forms = {a, grader.get_pct_val(a, a)} if POLICY.percent_either_way else {grader.get_pct_val(a, a)}
+        b_forms = {b, grader.get_pct_val(b, b)} if POLICY.percent_either_way else {grader.get_pct_val(b, b)}
         return any(numbers_close(x, y) for x in a_forms for y in b_forms)
     try:
         return numbers_close(a, b)
@@ -105,42 +173,76 @@ def _install_patch() -> None:
     _PATCHED = True
 
 
-@functools.lru_cache(maxsize=4096)
-def parse_gold(gold: str) -> tuple:
-    """Parse a gold answer (cached): ``$gold$`` first, ``\\boxed{gold}`` when that yields nothing."""
+@functools.lru_cache(maxsize=1)
+def _extraction_config() -> tuple:
+    """math-verify's default extraction, less its unit stripping: it drops a trailing ``c``, ``d``, ``h``, ``t``,
+    ``ab``, ``bc``... after a number (``2c`` would pass for ``2``) and any trailing ``\\text{}``. Units are split
+    off by ``verify/math_units.py`` before a check reaches a worker."""
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
+
+    normalization = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True,
+                                        boxed="all", equations=False)
+    return (LatexExtractionConfig(normalization_config=normalization), ExprExtractionConfig())
+
+
+def _parse(answer: str) -> list:
     from math_verify import parse
 
-    text = normalise_latex(gold)
-    parsed = parse(f"${text}$", parsing_timeout=None)
+    text = normalise_latex(answer)
+    config = list(_extraction_config())
+    parsed = parse(f"${text}$", extraction_config=config, parsing_timeout=None)
     if not parsed:
-        parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=None)
-    return tuple(parsed)
-
-
-def parse_pred(pred: str) -> list:
-    from math_verify import parse
-
-    text = normalise_latex(pred)
-    parsed = parse(f"${text}$", parsing_timeout=None)
-    if not parsed:
-        parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=None)
+        parsed = parse(f"\\boxed{{{text}}}", extraction_config=config, parsing_timeout=None)
     return parsed
 
 
-def equivalent(pred: str, gold: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def parse_gold(gold: str) -> tuple:
+    """Parse a gold answer (cached): ``$gold$`` first, ``\\boxed{gold}`` when that yields nothing."""
+    return tuple(_parse(gold))
+
+
+def parse_pred(pred: str) -> list:
+    return _parse(pred)
+
+
+def _imaginary_unit(parsed: list) -> list:
+    """``i`` as the imaginary unit: math-verify parses ``1+3i`` with a symbol ``i``, so ``i(3-i)`` is not
+    expanded to ``1+3i``. Applied to both sides whenever either uses ``i``."""
+    from sympy import I
+
+    out = []
+    for item in parsed:
+        symbols = [s for s in getattr(item, "free_symbols", ()) if getattr(s, "name", None) == "i"]
+        out.append(item.subs({s: I for s in symbols}) if symbols and not isinstance(item, str) else item)
+    return out
+
+
+def _uses_i(parsed: list) -> bool:
+    # math-verify makes its symbols real, so match ``i`` by name, not by Symbol("i")
+    return any(getattr(s, "name", None) == "i" for item in parsed if not isinstance(item, str)
+               for s in getattr(item, "free_symbols", ()))
+
+
+def equivalent(pred: str, gold: str, policy: MathPolicy | None = None) -> bool:
     """math-verify equivalence of an extracted answer and a gold answer (gold first), with our numeric rule."""
     from math_verify import verify
 
+    global POLICY
     _install_patch()
+    POLICY = policy or DEFAULT_POLICY
     gold_parsed = list(parse_gold(gold))
     pred_parsed = parse_pred(pred)
     if not gold_parsed or not pred_parsed:
         return False
+    if _uses_i(gold_parsed) or _uses_i(pred_parsed):
+        gold_parsed, pred_parsed = _imaginary_unit(gold_parsed), _imaginary_unit(pred_parsed)
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
 def worker_main(conn) -> None:  # pragma: no cover - runs in a child process
-    """Serve ``(index, pred, gold)`` requests on a pipe, answering ``(index, "correct"|"wrong"|"error", detail)``."""
+    """Serve ``(index, pred, gold, policy tuple)`` requests on a pipe, answering ``(index, "correct"|"wrong"|"error", detail)``."""
     import logging
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # silence "timeout is disabled": we enforce it
@@ -152,9 +254,9 @@ def worker_main(conn) -> None:  # pragma: no cover - runs in a child process
             return
         if request is None:
             return
-        index, pred, gold = request
+        index, pred, gold, policy = request
         try:
-            result = ("correct" if equivalent(pred, gold) else "wrong", "")
+            result = ("correct" if equivalent(pred, gold, MathPolicy.from_tuple(policy)) else "wrong", "")
         except Exception:  # noqa: BLE001
             result = ("error", traceback.format_exc(limit=2))
         try:
