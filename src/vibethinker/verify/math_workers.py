@@ -135,6 +135,18 @@ def numbers_close(a: Any, b: Any) -> bool:
         return False
 
 
+def _percent_forms(expr: Any) -> list:
+    """The readings of a number: ``50\\%`` is its value ``1/2``, and also ``50`` under ``percent_either_way``
+    (as math-verify reads it); anything else is itself."""
+    from math_verify import grader
+
+    number = grader.get_pct_val(expr, None)
+    if number is None:
+        return [expr]
+    value = grader.safe_sympy_doit(expr)
+    return [number, value] if POLICY.percent_either_way else [value]
+
+
 def _patched_numeric_eq(a, b, float_rounding, numeric_precision):  # noqa: ARG001 - same signature as math-verify
     from math_verify import grader
     from sympy import Integer, Number
@@ -153,10 +165,7 @@ def _patched_numeric_eq(a, b, float_rounding, numeric_precision):  # noqa: ARG00
         if POLICY.percent_either_way:
             return grader.get_pct_val(a, a) == grader.get_pct_val(b, b)
     if grader.is_atomic_or_pct_atomic(a, Number) or grader.is_atomic_or_pct_atomic(b, Number):
-        # a percentage may be meant as the number or as its value: 50% == 50 and 50% == 0.5 (as math-verify)
-        a_forms = {a, grader.get_pct_val(a, a)} if POLICY.percent_either_way else {grader.get_pct_val(a, a)}
-        b_forms = {b, grader.get_pct_val(b, b)} if POLICY.percent_either_way else {grader.get_pct_val(b, b)}
-        return any(numbers_close(x, y) for x in a_forms for y in b_forms)
+        return any(numbers_close(x, y) for x in _percent_forms(a) for y in _percent_forms(b))
     try:
         return numbers_close(a, b)
     except Exception:  # noqa: BLE001
