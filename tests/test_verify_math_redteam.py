@@ -62,6 +62,8 @@ def test_verify_math_reads_the_boxed_form(checker):
     ("decimal_comma", False, "2.75", "2,75", True),
     ("rounded_decimals", False, "\\frac{2}{3}", "0.667", True),
     ("rounded_decimals", False, "\\sqrt{2}", "1.414", True),  # the worker-side rule
+    ("truncated_decimals", False, "\\frac{2}{3}", "0.666", True),
+    ("truncated_decimals", False, "40\\pi", "125.663", True),
     ("min_significant_digits", 2, "\\frac{2}{3}", "0.67", False),
     ("min_significant_digits", 5, "\\frac{2}{3}", "0.6667", True),
     ("mixed_numbers", False, "\\frac{9}{4}", "2 1/4", True),

@@ -27,6 +27,8 @@ def as_number(text: str) -> Fraction | None:
         value = int(whole) + Fraction(int(num), int(den))
         return -value if sign else value
     text = re.sub(r"\s*([/.])\s*", r"\1", text)
+    if re.search(r",\s", text):
+        return None  # "32, 349" is a list of two numbers, not 32349
     if re.search(r"\d\s+\d", text) and not re.fullmatch(r"-?\d{1,3}( \d{3})+", text):
         return None
     text = text.replace(" ", "")

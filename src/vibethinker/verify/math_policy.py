@@ -29,9 +29,14 @@ class MathPolicy:
     rounded_decimals: bool = True
     """A decimal written positionally (``0.667``) equals an exact value (``\\frac{2}{3}``, ``\\sqrt{2}``, ``\\pi``)
     when the exact value, rounded to the places the decimal gives, is that decimal and the decimal has at least
-    ``min_significant_digits`` significant digits. ``0.666`` (truncated) and ``0.67`` (two digits) are refused,
-    as is ``0.6670`` (a fourth digit that is wrong). Scientific notation (``6.67e-1``) is not rounded this way.
-    Two decimals always compare to a relative 1e-9."""
+    ``min_significant_digits`` significant digits. ``0.67`` (two digits) is refused, as is ``0.6670`` (a fourth
+    digit that is wrong) and ``0.665``. Scientific notation (``6.67e-1``) is not rounded this way. Two decimals
+    always compare to a relative 1e-9."""
+
+    truncated_decimals: bool = True
+    """Under ``rounded_decimals``, a decimal that gives the exact value's leading digits and stops (``0.666`` for
+    ``\\frac{2}{3}``, ``125.663`` for ``40\\pi``: truncated, not rounded) is also accepted: every digit it gives is
+    right (MARIO_EVAL accepts it; math-verify refuses both readings past 6 places)."""
 
     min_significant_digits: int = 3
     """The fewest significant digits a rounded decimal must give to stand for an exact value (see above)."""

@@ -22,6 +22,9 @@ _THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(?:(?:,|\{,\})\d{3})+$")
 _DEFINITION = re.compile(r"^\s*(y|[a-zA-Z](?:\^\s*\{\s*-1\s*\})?\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\))\s*=(?!=)(.+)$")
 _COLUMN = re.compile(r"^\s*\\begin\{([pbBvV]?matrix)\}(.*)\\end\{\1\}\s*$", re.DOTALL)
 _BASE = re.compile(r"_\s*\{?\s*(\d+)\s*\}?\s*$")
+_SPACING = r"(?:\\[,;:! ]|\\q?quad(?![a-zA-Z])|~|\s)*"
+_LIST_WORD = re.compile(r",?" + _SPACING + r"(?:\\(?:text|mbox|mathrm|textrm)\s*\{\s*(?:and|or)\s*\}|(?<![\\a-zA-Z])(?:and|or)"
+                        r"(?![a-zA-Z]))" + _SPACING)
 
 
 def brace_depth_ok(text: str) -> int:
@@ -107,10 +110,32 @@ def decimal_comma(text: str, other: str) -> str:
     """``2,75`` -> ``2.75`` when no thousands reading exists and ``other`` is a single value (no comma at all:
     against ``(1,5)`` or ``1, 5`` the comma separates items)."""
     compact = text.strip()
-    match = _DECIMAL_COMMA.match(compact)
+    match = _DECIMAL_COMMA.match(compact)  # no space after the comma: "2, 75" is a list
     if not match or _THOUSANDS.match(compact) or "," in other.replace("{,}", "").replace(",\\!", ""):
         return text
     return f"{match.group(1)}.{match.group(2)}"
+
+
+def list_words(text: str) -> str:
+    """``1 and -2``, ``6 \\text{ and } 8``, ``(11,7) or (7,11)``, ``1, 2, and 3`` -> items separated by commas.
+
+    Only a conjunction at the top level (outside every bracket and brace) with an item on each side is a
+    separator; words inside a ``\\text{}`` phrase (``\\text{yes or no}``) are left alone."""
+    out, pos = [], 0
+    for match in _LIST_WORD.finditer(text):
+        before = text[:match.start()]
+        if not before.strip() or not text[match.end():].strip() or _bracket_depth(before) != 0:
+            continue
+        out += [text[pos:match.start()], ", "]
+        pos = match.end()
+    if not out:
+        return text
+    return "".join(out) + text[pos:]
+
+
+def _bracket_depth(text: str) -> int:
+    body = text.replace("\\{", "{").replace("\\}", "}")
+    return sum(body.count(c) for c in "([{") - sum(body.count(c) for c in ")]}")
 
 
 def top_level_comma(text: str) -> bool:
@@ -184,9 +209,11 @@ def column_entries(text: str) -> list[str] | None:
 
 
 def _is_tuple(text: str) -> bool:
+    """``(a, b)``, ``[a, b]`` or ``\\langle a, b \\rangle``: against a column matrix, ``[0.5, 1]`` is the vector
+    of its entries (an interval cannot equal a matrix)."""
     body = re.sub(r"\\(left|right)(?![a-zA-Z])", "", text).strip()
-    return (body.startswith("(") and body.endswith(")") or body.startswith("\\langle")) and top_level_comma(
-        body[1:-1] if body.startswith("(") else body)
+    bracketed = body[:1] in "([" and body[-1:] in ")]"
+    return (bracketed or body.startswith("\\langle")) and top_level_comma(body[1:-1] if bracketed else body)
 
 
 def column_as_tuple(pred: str, gold: str) -> tuple[str, str]:
@@ -194,10 +221,15 @@ def column_as_tuple(pred: str, gold: str) -> tuple[str, str]:
     tuple. Two matrices, or a matrix and a set, are left alone."""
     p, g = column_entries(pred), column_entries(gold)
     if p and not g and _is_tuple(gold):
-        return f"({', '.join(p)})", gold
+        return f"({', '.join(p)})", _as_parenthesised(gold)
     if g and not p and _is_tuple(pred):
-        return pred, f"({', '.join(g)})"
+        return _as_parenthesised(pred), f"({', '.join(g)})"
     return pred, gold
+
+
+def _as_parenthesised(text: str) -> str:
+    body = re.sub(r"\\(left|right)(?![a-zA-Z])", "", text).strip()
+    return f"({body[1:-1]})" if body[:1] in "([" and body[-1:] in ")]" else text
 
 
 def base_subscript(text: str) -> str | None:

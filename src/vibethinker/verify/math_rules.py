@@ -17,11 +17,11 @@ from vibethinker.verify.exact import as_number
 from vibethinker.verify.math_policy import DEFAULT_POLICY, MathPolicy
 from vibethinker.verify.math_rewrite import (base_subscript, column_as_tuple, decimal_comma,
                                              degrees_in_trigonometry, expand_multipliers, is_mixed_number,
-                                             mixed_number_latex, repair_trailing, sqrt_parentheses,
+                                             list_words, mixed_number_latex, repair_trailing, sqrt_parentheses,
                                              unify_definitions)
 from vibethinker.verify.math_sequences import term_checks, term_list
 from vibethinker.verify.math_units import WILDCARD, split_unit, units_differ
-from vibethinker.verify.math_workers import ABS_TOL, REL_TOL, normalise_latex
+from vibethinker.verify.math_workers import ABS_TOL, REL_TOL, digits_match, normalise_latex
 
 _SCI_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
@@ -77,7 +77,7 @@ def numbers_equal(a: PlainNumber, b: PlainNumber, policy: MathPolicy = DEFAULT_P
     decimal, exact = (a, b) if b.kind == "exact" else (b, a) if a.kind == "exact" else (None, None)
     if decimal is not None and decimal.kind == "decimal" and policy.rounded_decimals \
             and decimal.significant >= policy.min_significant_digits \
-            and abs(exact.value - decimal.value) <= Fraction(1, 2 * 10 ** decimal.places):
+            and digits_match(exact.value - decimal.value, decimal.value, decimal.places, policy.truncated_decimals):
         return True
     return abs(a.value - b.value) <= max(Fraction(ABS_TOL), Fraction(REL_TOL) * max(abs(a.value), abs(b.value)))
 
@@ -109,7 +109,7 @@ def malformed_reason(text: str) -> str | None:
                 return "unbalanced braces"
     if depth:
         return "unbalanced braces"
-    if re.search(r"\\(\s|$)", body):
+    if body.endswith("\\"):  # "\ " is LaTeX's control space, not a dangling backslash
         return "dangling backslash"
     if re.search(r"(\\[dt]?frac|\\sqrt|\\binom|\\text|\^|_)\s*(\{[^{}]*\})?\s*\{\s*\}", body):
         return "empty argument"  # \frac{1}{}, \sqrt{}, x^{}
@@ -191,7 +191,8 @@ def plan(pred: str, gold: str, policy: MathPolicy = DEFAULT_POLICY) -> Plan:
         return Plan(False, f"malformed answer: {reason}")
     if not normalise_latex(pred):
         return Plan(False, "empty answer")
-    pred, gold = (degrees_in_trigonometry(expand_multipliers(sqrt_parentheses(side))) for side in (pred, gold))
+    pred, gold = (degrees_in_trigonometry(expand_multipliers(sqrt_parentheses(list_words(side))))
+                  for side in (pred, gold))
 
     (pred_value, pred_unit), (gold_value, gold_unit) = split_unit(pred), split_unit(gold)
     if policy.units != "ignore" and units_differ(pred_unit, gold_unit):

@@ -12,6 +12,8 @@ term-by-term checks that must all hold:
   terms when they are proportional (``1:2:3`` = ``2:4:6``): term ``i`` over term ``0`` agrees for every ``i``.
   A two-term ratio ``3:4`` is left to math-verify, which reads it as ``3/4``.
 
+A chain named on its left (``a:b:c = 1:2:3``, ``S_{MBCN}:S = 7:32``) is its right-hand side.
+
 A list on one side only (``1:2:3`` against ``\\frac{1}{6}``) is wrong.
 """
 
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 
 _ELLIPSIS = re.compile(r"^(?:\\[lc]?dots[cbmio]?|\.\.\.|…|\\ldotp\\ldotp\\ldotp)$")
 _ELLIPSIS_ANYWHERE = re.compile(r"\\[lc]?dots[cbmio]?(?![a-zA-Z])|\.\.\.|…")
+_NAME = r"(?:\\[a-zA-Z]+|[a-zA-Z])(?:_\{[^{}]*\}|_[a-zA-Z0-9])?'*"
+_NAMED_CHAIN = re.compile(rf"^\s*{_NAME}(?:\s*:\s*{_NAME})+\s*$")
 _WRAPPERS = (("\\{", "\\}"), ("(", ")"), ("[", "]"), ("\\langle", "\\rangle"))
 
 
@@ -69,6 +73,9 @@ def _split(text: str, separator: str) -> list[str] | None:
 def term_list(answer: str) -> TermList | None:
     """The answer as a sequence with an ellipsis or a ratio chain, else ``None`` (leave it to math-verify)."""
     wrapper, body = _unwrap(answer.strip())
+    sides = _split(body, "=")
+    if sides is not None and len(sides) == 2 and _NAMED_CHAIN.match(sides[0]):
+        body = sides[1].strip()
     for separator in (",", ":"):
         parts = _split(body, separator)
         if parts is None:

@@ -28,10 +28,10 @@ _SPELLINGS = {
 _CANONICAL = {spelling: name for name, spellings in _SPELLINGS.items() for spelling in spellings}
 WILDCARD = "unit"  # "square units": a placeholder that agrees with any unit
 
-_TEXT_GROUP = r"\\(?:text|mbox|mathrm|textrm|textnormal|operatorname)\s*\{([^{}]*)\}"
+_TEXT_GROUP = r"\\(?:text|textbf|textit|textsf|mbox|mathrm|textrm|textnormal|operatorname)\s*\{([^{}]*)\}"
 _POWER = r"(?:\s*\^\s*\{?\s*([23])\s*\}?)?"
 _TRAILING_TEXT = re.compile(r"(?:\\[,;:! ]|~|\s)*" + _TEXT_GROUP + _POWER + r"\s*$")
-_TRAILING_WORD = re.compile(r"(?<=[\d\s}])\s*([a-zA-Z]{2,}(?:/[a-zA-Z]+)?|'{1,2}|\")" + _POWER + r"\s*$")
+_TRAILING_WORD = re.compile(r"(?<=[\d\s}])\s*((?:(?:square|sq\.?|cubic)\s+)?[a-zA-Z]{2,}(?:/[a-zA-Z]+)?|'{1,2}|\")" + _POWER + r"\s*$")
 _TRAILING_DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|°)\s*$")
 _LEADING_DOLLAR = re.compile(r"^\s*(-?)\s*\\\$\s*")
 

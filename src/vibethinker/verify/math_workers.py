@@ -94,18 +94,26 @@ def _decimal_literal(expr: Any) -> tuple[Any, int, int] | None:
 
 
 def _rounds_to(exact: Any, decimal: tuple[Any, int, int]) -> bool:
-    """Policy ``rounded_decimals``: ``exact`` rounded to the decimal's places is the decimal (and it has at least
-    ``min_significant_digits`` significant digits)."""
-    from sympy import Abs, Rational
-
+    """Policy ``rounded_decimals``: ``exact`` rounded (or, under ``truncated_decimals``, cut) to the decimal's places
+    is the decimal, and the decimal has at least ``min_significant_digits`` significant digits."""
     value, places, significant = decimal
     if not POLICY.rounded_decimals or significant < POLICY.min_significant_digits:
         return False
     try:
-        gap = Abs(exact - value).evalf(n=_EXACT_DIGITS)
-        return bool(gap <= Rational(1, 2 * 10 ** places))
+        return digits_match((exact - value).evalf(n=_EXACT_DIGITS), value, places, POLICY.truncated_decimals)
     except (TypeError, ValueError):
         return False
+
+
+def digits_match(difference: Any, decimal: Any, places: int, truncated: bool) -> bool:
+    """Whether a decimal given to ``places`` places is the exact value rounded there (``difference`` = exact -
+    decimal, at most half a unit of the last place), or, when ``truncated``, cut there toward zero (the exact
+    value lies beyond the decimal, less than one unit away). Fractions and sympy numbers alike."""
+    from fractions import Fraction
+
+    if abs(difference) <= Fraction(1, 2 * 10 ** places):
+        return True
+    return truncated and abs(difference) < Fraction(1, 10 ** places) and bool(difference * decimal > 0)
 
 
 def numbers_close(a: Any, b: Any) -> bool:
