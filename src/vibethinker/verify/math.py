@@ -8,23 +8,28 @@ Before a worker is asked, string rules (``verify/math_rules.py``) run in the cal
 
 1. ``$`` and spaces around the answer are dropped; a stray trailing ``\\`` or ``}`` is dropped (policy
    ``repair_trailing``).
-2. **Malformed LaTeX is wrong, never coerced**: braces that open without closing, a dangling backslash,
-   ``\\frac`` / ``\\sqrt`` with missing or empty arguments, ``\\frac(1)(2)``, ``\\left`` without ``\\right``,
-   a trailing ``^`` or ``_``.
-3. Rewrites math-verify misreads: ``\\sqrt(5)`` is ``\\sqrt{5}`` (math-verify reads ``3\\sqrt(5)`` as 3);
-   multiplier words scale (``5\\text{ million}`` is ``5\\times 10^{6}``); inside a trigonometric answer
-   ``30^\\circ`` is ``\\frac{30\\pi}{180}``.
-4. **Units** (policy ``units``): split off both sides; two different units are wrong (``5\\text{ m}`` for
-   ``5\\text{ cm}``); a bare number still matches a gold with a unit. Two different number bases
-   (``4210_{5}`` vs ``4210_{6}``) are wrong.
-5. **Term lists**: a sequence with an ellipsis or a ratio chain is checked term by term
-   (``verify/math_sequences.py``); a list on one side only is wrong.
-6. Decimal commas (``2,75`` against a single number; policy ``decimal_comma``), then the **numeric fast path**:
-   plain integers, fractions, mixed numbers (``2 1/4``), decimals and scientific literals compare directly:
-   exactly when both are exact, by the rounding rule when a decimal meets an exact value (policy
-   ``rounded_decimals``: ``0.667`` is ``\\frac{2}{3}``, ``0.67`` and ``0.666`` are not), else to a relative 1e-9.
+2. **Malformed LaTeX is wrong, never coerced**: braces that open without closing, a dangling backslash at the end
+   (``\\ `` inside is LaTeX's control space), ``\\frac`` / ``\\sqrt`` with missing or empty arguments,
+   ``\\frac(1)(2)``, ``\\left`` without ``\\right``, a trailing ``^`` or ``_``.
+3. Rewrites math-verify misreads: a top-level ``and`` / ``or`` between items is a list separator (``1 and -2``,
+   ``(11,7) or (7,11)``; not inside brackets or a ``\\text{}`` phrase); ``\\sqrt(5)`` is ``\\sqrt{5}``
+   (math-verify reads ``3\\sqrt(5)`` as 3); multiplier words scale (``5\\text{ million}`` is
+   ``5\\times 10^{6}``); inside a trigonometric answer ``30^\\circ`` is ``\\frac{30\\pi}{180}``.
+4. **Units** (policy ``units``): split off both sides (``\\text``, ``\\mbox``, ``\\textbf`` ..., ``^\\circ``,
+   ``\\$``, ``\\%``, a trailing unit word, ``square units``); two different units are wrong (``5\\text{ m}`` for
+   ``5\\text{ cm}``); a bare number still matches a gold with a unit; a single letter after a number is a
+   variable, not a unit (``2c`` is not ``2``). Two different number bases (``4210_{5}`` vs ``4210_{6}``) are wrong.
+5. **Term lists**: a sequence with an ellipsis or a ratio chain (also named: ``a:b:c = 1:2:3``) is checked term by
+   term (``verify/math_sequences.py``); a list on one side only is wrong.
+6. Decimal commas (``2,75`` against a single number; policy ``decimal_comma``; ``32, 349`` with a space is a
+   list, never 32349), then the **numeric fast path**: plain integers, fractions, mixed numbers (``2 1/4``),
+   decimals and scientific literals compare directly: exactly when both are exact, by the rounding rule when a
+   decimal meets an exact value (policy ``rounded_decimals``: ``0.667`` is ``\\frac{2}{3}`` with at least
+   ``min_significant_digits`` = 3 significant digits; ``0.666``, truncated, too under ``truncated_decimals``;
+   ``0.67``, ``0.6670`` and ``0.665`` are not), else to a relative 1e-9.
 7. Answers defining a function compare by what they define (``g(x) = x^2-1`` equals ``y = x^2-1``); a column
-   vector equals the tuple of its entries; a braced set never equals a parenthesised tuple or interval.
+   vector equals the tuple (or bracketed list) of its entries; a braced set never equals a parenthesised tuple or
+   interval.
 
 Then the worker (``verify/math_workers.py``) runs math-verify with our numeric rule: exact values compare exactly
 (``\\frac{1}{3000!}`` is not ``\\frac{1}{2998!}``, ``\\infty`` is not ``10^{400}``), a decimal against an exact
@@ -33,8 +38,9 @@ value by the rounding rule, two decimals to a relative 1e-9 (math-verify rounds 
 
 Kept from math-verify: equations compare as equations (``2x + 1 = y`` equals ``y = 2x + 1``; ``x = 2`` is accepted
 for gold ``2``); ``50\\%`` accepts ``50`` and ``0.5`` (policy ``percent_either_way``); a bare list ``1, 2`` matches a
-set or a tuple; ``2\\frac{1}{4}`` is the mixed number 9/4; a number in a base (``4210_{5}``) accepts its digits.
-Every convention is a field of :class:`~vibethinker.verify.math_policy.MathPolicy`, passed per check.
+set or a tuple, in any order; ``2\\frac{1}{4}`` is the mixed number 9/4; a number in a base (``4210_{5}``) accepts
+its digits. Every convention is a field of :class:`~vibethinker.verify.math_policy.MathPolicy`, passed per check.
+Agreement with the peers' own test cases and the red-team file: ``bench/verifier_agreement.py``.
 """
 
 from __future__ import annotations
