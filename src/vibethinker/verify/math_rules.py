@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from vibethinker.verify.exact import as_number
 from vibethinker.verify.math_policy import DEFAULT_POLICY, MathPolicy
-from vibethinker.verify.math_rewrite import (base_subscript, column_as_tuple, decimal_comma,
+from vibethinker.verify.math_rewrite import (base_subscript, brace_depth_ok, column_as_tuple, decimal_comma,
                                              degrees_in_trigonometry, expand_multipliers, is_mixed_number,
                                              list_words, mixed_number_latex, repair_trailing, sqrt_parentheses,
                                              unify_definitions)
@@ -99,15 +99,7 @@ def _strip_escaped_braces(text: str) -> str:
 def malformed_reason(text: str) -> str | None:
     """Why ``text`` cannot be read unambiguously, or ``None`` when it can."""
     body = _strip_escaped_braces(text.replace("\\\\", " "))
-    depth = 0
-    for char in body:
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth < 0:
-                return "unbalanced braces"
-    if depth:
+    if brace_depth_ok(text):
         return "unbalanced braces"
     if body.endswith("\\"):  # "\ " is LaTeX's control space, not a dangling backslash
         return "dangling backslash"
