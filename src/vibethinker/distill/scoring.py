@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from vibethinker.data.records import Problem
 from vibethinker.distill.harvest import Trace
 from vibethinker.model import load_model, load_tokenizer
+from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.sft.packing import IGNORE_INDEX, collate_rows, tokenize_sample
 
 
@@ -28,12 +28,12 @@ from vibethinker.sft.packing import IGNORE_INDEX, collate_rows, tokenize_sample
 def _score_batch(model: PreTrainedModel, samples, rows: list[list[int]], pad_id: int) -> list[float]:
     batch = collate_rows(samples, rows, None, pad_id)
     device = next(model.parameters()).device
-    logits = model(input_ids=batch.input_ids.to(device), position_ids=batch.position_ids.to(device),
-                   use_cache=False).logits
     labels = batch.labels.to(device)
     mask = labels != IGNORE_INDEX
-    # Only the response positions go through the float32 log-softmax: n_response x vocab, not batch x T x vocab.
-    nll = F.cross_entropy(logits[mask].float(), labels[mask], reduction="none")
+    # Only the response positions go through the output layer, in chunks (model/output_layer.py).
+    logprobs, _ = masked_token_logprobs(model, batch.input_ids.to(device), labels.clamp_min(0), mask,
+                                        batch.position_ids.to(device))
+    nll = -logprobs
     row_of = mask.nonzero()[:, 0]
     sums = torch.zeros(len(rows), dtype=torch.float64, device=device).index_add_(0, row_of, nll.double())
     counts = mask.sum(dim=1)

@@ -26,11 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from vibethinker.data.records import Problem
 from vibethinker.generate import make_generator
 from vibethinker.generate.types import Generator
 from vibethinker.model.checkpoint import load_model
+from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.report.plots import plot_metric_grid
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.dynamic_sampling import replace_zero_variance, replacement_indices
@@ -83,22 +85,28 @@ class UpdateStats:
     tokens: int  # prompt + response tokens through the trainer
 
 
-def token_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, temperature: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, temperature: float,
+                   mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probs [B, T-1] of the next tokens at the rollout temperature, entropy [B, T-1] of that distribution,
-    without gradient) of right-padded rows (:func:`~vibethinker.rl.rollout.build_batch`).
+    without gradient) of right-padded rows (:func:`~vibethinker.rl.rollout.build_batch`); with ``mask [B, T-1]``
+    only the masked positions are computed (the others are 0).
 
     No padding mask: causal attention already keeps every real token from seeing the pads that follow it, so its
     log-prob is the masked forward's (equal on the H200 benchmark) and the pads' outputs are never read; the mask
-    only selected a slower attention kernel (bench/RESULTS.md). One function, so that ``torch_compile`` fuses the
-    fp32 log-softmax, the gather and the entropy with the model instead of writing vocabulary-wide fp32 tensors."""
+    only selected a slower attention kernel (bench/RESULTS.md). The output layer runs in chunks over the selected
+    positions (model/output_layer.py), so no [B, T, vocab] fp32 tensor is ever built."""
+    targets = F.pad(input_ids[:, 1:], (0, 1))
+    keep = torch.ones_like(input_ids, dtype=torch.bool)
+    keep[:, -1] = False
+    if mask is not None:
+        keep[:, :-1] &= mask.bool()
     with torch.autocast(device_type=input_ids.device.type, dtype=torch.bfloat16,
                         enabled=input_ids.device.type == "cuda"):
-        logits = model(input_ids=input_ids, use_cache=False).logits
-    log_dist = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
-    logprobs = log_dist.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    dist = log_dist.detach()
-    return logprobs, -(dist.exp() * dist).sum(-1)
+        logprobs, entropy = masked_token_logprobs(model, input_ids, targets, keep, temperature=temperature,
+                                                  entropy=True)
+    keep = keep[:, :-1]
+    zeros = torch.zeros(keep.shape, dtype=torch.float32, device=input_ids.device)
+    return zeros.masked_scatter(keep, logprobs), zeros.masked_scatter(keep, entropy)
 
 
 def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: RLConfig, device: torch.device,
@@ -114,11 +122,11 @@ def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: R
         micro = batch.rows(start, start + config.micro_batch_size)
         mask = micro.response_mask.to(device)
         input_ids = micro.input_ids.to(device)
-        logprobs, entropy = logprobs_fn(model, input_ids, config.temperature)
+        logprobs, entropy = logprobs_fn(model, input_ids, config.temperature, mask)
         ref_logprobs = None
         if ref_model is not None:
             with torch.no_grad():
-                ref_logprobs = token_logprobs(ref_model, input_ids, config.temperature)[0]
+                ref_logprobs = token_logprobs(ref_model, input_ids, config.temperature, mask)[0]
         out = policy_loss(logprobs, logprobs.detach(), micro.advantages.to(device), mask, clip_low=config.clip_low,
                           clip_high=config.clip_high, aggregation=config.loss_aggregation,
                           global_tokens=global_tokens, global_sequences=global_sequences,

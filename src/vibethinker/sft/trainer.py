@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vibethinker.data.records import Problem
+from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.sft.config import SFTConfig
 from vibethinker.sft.packing import (
     IGNORE_INDEX,
@@ -49,12 +49,13 @@ def micro_batch_loss(model: torch.nn.Module, batch: PackedBatch, device: torch.d
         torch.Tensor, float]:
     """Summed token NLL of the batch divided by the GLOBAL batch's target-token count (SPEC 5: token-mean over the
     global batch, so accumulated micro-batches add up to the one-big-batch loss and gradient)."""
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        logits = model(input_ids=batch.input_ids.to(device), position_ids=batch.position_ids.to(device),
-                       use_cache=False).logits
     labels = batch.labels.to(device)
-    summed = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
-                             reduction="sum")
+    mask = labels != IGNORE_INDEX
+    # The output layer runs in chunks over the target positions only (model/output_layer.py): no [T, V] logits.
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logprobs, _ = masked_token_logprobs(model, batch.input_ids.to(device), labels.clamp_min(0), mask,
+                                            batch.position_ids.to(device))
+    summed = -logprobs.sum()
     return summed / normaliser, float(summed.detach())
 
 
