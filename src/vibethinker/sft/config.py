@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vibethinker.model.attention_backend import AttentionChoice
 from vibethinker.sampling import SamplingOwner, sampling_with_defaults
 from vibethinker.utils.fields import resumable
 
@@ -46,6 +47,11 @@ class SFTConfig(BaseModel):
     seed: int = Field(0, description="Seed of data order and initialisation of the run.")
     device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long traces.")
+    attention: AttentionChoice = resumable("auto", description=(
+        "Attention kernel of the training forward: 'auto' runs packed rows on CUDA through a varlen kernel "
+        "(flash-attn's when installed, else FlexAttention's block-sparse document mask): causal cost and no "
+        "materialised T x T mask; 'sdpa' elsewhere (model/attention_backend.py). The values are those of "
+        "transformers' attn_implementation. *(our default)*"))
 
 
 DifficultySampling = sampling_with_defaults(

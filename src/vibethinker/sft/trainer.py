@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from vibethinker.data.records import Problem
+from vibethinker.model.attention_backend import use_attention_backend
 from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.sft.config import SFTConfig
 from vibethinker.sft.packing import (
@@ -137,6 +138,7 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     run = TrainingRun(model_path, config, out_dir)
     if config.gradient_checkpointing:
         run.model.gradient_checkpointing_enable()
+    use_attention_backend(run.model, config.attention, config.packing)
     data = prepare_data(run.tokenizer, problems, config)
     total = len(data.plan)
     run.begin(total, lr_lambda=lambda s: warmup_cosine_lr(

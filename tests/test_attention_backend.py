@@ -1,0 +1,44 @@
+"""Packed SFT rows through a varlen kernel (FlexAttention) equal the dense-mask path, with no cross-attention."""
+
+from __future__ import annotations
+
+import torch
+
+from vibethinker.model import load_model, load_tokenizer
+from vibethinker.model.attention_backend import attention_backend, use_attention_backend
+from vibethinker.sft.packing import collate_rows, tokenize_problems
+from vibethinker.sft.trainer import micro_batch_loss
+
+
+def test_auto_choice_follows_layout_and_device():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert attention_backend("auto", packed=False, device=cuda) == "sdpa"
+    assert attention_backend("auto", packed=True, device=cpu) == "sdpa"
+    assert attention_backend("auto", packed=True, device=cuda) in ("flex_attention", "flash_attention_2")
+    assert attention_backend("sdpa", packed=True, device=cuda) == "sdpa"
+
+
+def test_flex_attention_packs_without_cross_attention(tiny_checkpoint, addition_problems):
+    tokenizer = load_tokenizer(tiny_checkpoint)
+    model = load_model(tiny_checkpoint, device="cpu")
+    samples = tokenize_problems(tokenizer, addition_problems[:3])[:3]
+    seq_len = sum(len(s.input_ids) for s in samples) + 5
+    batch = collate_rows(samples, [[0, 1, 2]], seq_len, tokenizer.pad_token_id)
+    with torch.no_grad():
+        dense = model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits[0]
+    dense_loss, _ = micro_batch_loss(model, batch, torch.device("cpu"), batch.n_target_tokens)
+
+    assert use_attention_backend(model, "flex_attention", packed=True) == "flex_attention"
+    with torch.no_grad():
+        flex = model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits[0]
+        cursor = 0
+        for sample in samples:  # each document alone, as its own sequence
+            n = len(sample.input_ids)
+            alone = model(input_ids=torch.tensor([sample.input_ids]), use_cache=False).logits[0]
+            torch.testing.assert_close(flex[cursor:cursor + n], alone, atol=1e-5, rtol=1e-5)
+            cursor += n
+    torch.testing.assert_close(flex, dense, atol=1e-5, rtol=1e-5)
+    # FlexAttention has no CPU backward: the gradients are compared on the GPU by bench/long_context.py
+    with torch.no_grad():
+        flex_loss, _ = micro_batch_loss(model, batch, torch.device("cpu"), batch.n_target_tokens)
+    torch.testing.assert_close(flex_loss, dense_loss.detach(), atol=1e-6, rtol=1e-5)
