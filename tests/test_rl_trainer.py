@@ -16,6 +16,7 @@ from vibethinker.model import load_model, load_tokenizer
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.rewards import GroupReward
 from vibethinker.rl.rollout import build_batch, rollout
+from vibethinker.rl.micro_batches import micro_batch_rows
 from vibethinker.rl.trainer import accumulate_gradients, step_problems, token_logprobs, train_rl
 
 
@@ -89,6 +90,35 @@ def test_micro_batch_accumulation_equals_one_big_batch(warm_checkpoint, easy_pro
     assert small_stats.loss == pytest.approx(big_stats.loss, abs=1e-6)
     assert big_stats.ratio_mean == pytest.approx(1.0) and big_stats.clip_fraction == 0.0  # strictly on-policy
     assert big_stats.logprob_gap < 1e-4  # the rollout engine and the trainer see the same distribution
+
+
+def test_token_budget_and_gradient_checkpointing_give_the_one_big_batch_gradient(warm_checkpoint, easy_problems):
+    config = _config()
+    groups, tokenizer = _rollouts(warm_checkpoint, easy_problems[:4], config)
+    batch = build_batch(groups, tokenizer.pad_token_id)
+
+    def grads(checkpointing=False, **update):
+        model = load_model(warm_checkpoint, device="cpu", dtype=torch.float32)
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+        accumulate_gradients(model, batch, config.model_copy(update=update), torch.device("cpu"))
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    big = grads(micro_batch_size=batch.n_sequences)
+    budget = 2 * max(batch.lengths) + 1  # at most two of the longest rows a pass, more of the short ones
+    passes = micro_batch_rows(batch.lengths, config.micro_batch_size, budget)
+    assert sorted(i for p in passes for i in p) == list(range(batch.n_sequences))
+    assert all(len(p) * max(batch.lengths[i] for i in p) <= budget for p in passes)
+    assert 1 < len(passes) < batch.n_sequences
+    torch.testing.assert_close(grads(micro_batch_tokens=budget), big, atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(grads(checkpointing=True, micro_batch_size=5), big, atol=1e-6, rtol=1e-4)
+
+
+def test_micro_batch_rows_by_count_and_by_budget():
+    assert micro_batch_rows([5, 9, 3, 7, 2], 2, None) == [[0, 1], [2, 3], [4]]
+    assert micro_batch_rows([5, 9, 3, 7, 2], 2, 18) == [[1, 3], [0, 2, 4]]
+    assert micro_batch_rows([50, 9], 2, 20) == [[0], [1]]  # a row over the budget goes alone
 
 
 @pytest.mark.parametrize("dynamic_sampling", [False, True])

@@ -58,6 +58,19 @@ class RLConfig(SamplingOwner):
     micro_batch_size: int = Field(8, gt=0, description=(
         "Sequences per forward/backward pass. The step's rollouts are accumulated over micro-batches, each "
         "normalised with the global token / sequence counts, so the gradient equals one big batch's (SPEC 5)."))
+    micro_batch_tokens: int | None = Field(None, gt=0, description=(
+        "Cut the update into passes by a token budget instead of a row count: rows sorted longest first, each "
+        "pass as many rows as fit rows x longest <= budget (a longer row goes alone); micro_batch_size is then "
+        "ignored. Keeps activation memory flat from 1K to 64K responses (rl/micro_batches.py). *(our default: "
+        "off; the 3B recipe sets it)*"))
+    gradient_checkpointing: bool = Field(False, description=(
+        "Recompute each decoder layer's activations in the backward instead of keeping them: about a third more "
+        "compute for activation memory of one layer, what long responses need (SPEC 6). *(our default: off)*"))
+    release_kv_cache: bool = resumable(False, description=(
+        "Free the native engine's KV cache (and its CUDA graphs) during the optimiser step and allocate it again "
+        "for the next rollout, so the update has the GPU memory the cache held (half the free memory by "
+        "default). Costs re-capturing the decode graphs each step (seconds), which long rollouts amortise. "
+        "*(our default: off)*"))
     generation_batch_size: int = resumable(256, gt=0, description=(
         "Sequences generated at once: the batch of transformers' generate, or the native engine's concurrent "
         "sequences *(our default)*."))
@@ -97,7 +110,13 @@ class RLConfig(SamplingOwner):
         "Samples per held-out problem at each validation (pass@1 = avg@n) *(our default 4)*."))
     device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description=(
-        "Dtype of the trained weights; float32 keeps the rollout/trainer log-prob gap small *(our default)*."))
+        "Dtype of the trained weights; float32 keeps the rollout/trainer log-prob gap small *(our default)*. "
+        "bfloat16 saves 2 bytes a parameter of weights and 2 of gradients (see fp32_optimizer_state)."))
+    fp32_optimizer_state: bool = Field(True, description=(
+        "With dtype bfloat16: AdamW moments in fp32 and Kahan-compensated bf16 weight updates "
+        "(utils/bf16_adamw.py), 14 bytes a parameter instead of 16 for fp32 training, without losing the updates "
+        "smaller than a bf16 weight's precision; False keeps torch's AdamW, whose moments are then bf16 too "
+        "(12 bytes, small updates round away). No effect with float32 weights. *(our default)*"))
 
     @model_validator(mode="after")
     def _seeded(self) -> RLConfig:

@@ -37,6 +37,7 @@ from vibethinker.report.plots import plot_metric_grid
 from vibethinker.rl.config import RLConfig
 from vibethinker.rl.dynamic_sampling import replace_zero_variance, replacement_indices
 from vibethinker.rl.loss import policy_loss
+from vibethinker.rl.micro_batches import micro_batch_rows
 from vibethinker.rl.rewards import RewardFunction
 from vibethinker.rl.rollout import build_batch, rollout
 from vibethinker.rl.types import RolloutGroup, TrainingBatch
@@ -111,15 +112,16 @@ def token_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, temperature:
 
 def accumulate_gradients(model: torch.nn.Module, batch: TrainingBatch, config: RLConfig, device: torch.device,
                          ref_model: torch.nn.Module | None = None, logprobs_fn=token_logprobs) -> UpdateStats:
-    """Forward/backward over micro-batches of ``config.micro_batch_size`` sequences; gradients add up to the
+    """Forward/backward over micro-batches (``config.micro_batch_size`` sequences, or ``micro_batch_tokens``
+    padded tokens: :mod:`vibethinker.rl.micro_batches`); gradients add up to the
     one-big-batch gradient because every micro-batch divides by the global token and sequence counts.
     ``logprobs_fn`` is :func:`token_logprobs` or its compiled form."""
     global_tokens = float(max(1, batch.n_response_tokens))
     global_sequences = float(max(1, batch.n_sequences))
     totals = dict(loss=0.0, policy_loss=0.0, kl=0.0, clip=0.0, ratio=0.0, entropy=0.0, gap=0.0)
     tokens = 0
-    for start in range(0, batch.n_sequences, config.micro_batch_size):
-        micro = batch.rows(start, start + config.micro_batch_size)
+    for indices in micro_batch_rows(batch.lengths, config.micro_batch_size, config.micro_batch_tokens):
+        micro = batch.select(indices)
         mask = micro.response_mask.to(device)
         input_ids = micro.input_ids.to(device)
         logprobs, entropy = logprobs_fn(model, input_ids, config.temperature, mask)
@@ -252,6 +254,9 @@ def rl_step(phase: RLPhase, step: int, freeze_warm_objects: Callable[[], None]) 
     groups, metrics = sample_step(phase.generator, phase.problems, config, step, phase.reward_fn)
     gen_seconds = time.time() - t0
     batch = build_batch(groups, run.tokenizer.pad_token_id, config.mask_truncated)
+    release = getattr(phase.generator, "release_memory", None)
+    if config.release_kv_cache and release is not None:
+        release()  # the optimiser step gets the cache's memory; the next generate allocates it again
     t1 = time.time()
     run.model.train()
     if batch.n_sequences:
@@ -320,6 +325,8 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     ref_model = None
     if config.kl_coef > 0:  # the frozen starting checkpoint of the phase
         ref_model = load_model(model_path, device=run.device, dtype=dtype).eval().requires_grad_(False)
+    if config.gradient_checkpointing:
+        run.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     generator = make_generator((run.model, run.tokenizer), backend=config.generation_backend,
                                batch_size=config.generation_batch_size)
     # Compiled, the function still trains the model's own parameters: the optimiser, generator and saving see them.

@@ -55,7 +55,12 @@ class TrainingBatch:
 
     def rows(self, start: int, stop: int) -> TrainingBatch:
         """Rows start:stop, cut to their own longest sequence (less padding per micro-batch)."""
-        width = max(self.lengths[start:stop])
-        return TrainingBatch(self.input_ids[start:stop, :width], self.attention_mask[start:stop, :width],
-                             self.response_mask[start:stop, :width - 1], self.advantages[start:stop],
-                             self.generator_logprobs[start:stop, :width - 1], self.lengths[start:stop])
+        return self.select(list(range(start, min(stop, self.n_sequences))))
+
+    def select(self, indices: list[int]) -> TrainingBatch:
+        """The rows ``indices`` (in that order), cut to their own longest sequence."""
+        width = max(self.lengths[i] for i in indices)
+        index = torch.tensor(indices)
+        return TrainingBatch(self.input_ids[index, :width], self.attention_mask[index, :width],
+                             self.response_mask[index, :width - 1], self.advantages[index],
+                             self.generator_logprobs[index, :width - 1], [self.lengths[i] for i in indices])

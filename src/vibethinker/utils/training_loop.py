@@ -25,6 +25,7 @@ import torch
 from pydantic import BaseModel
 
 from vibethinker.model.checkpoint import default_device, load_model, load_tokenizer, save_pretrained_atomic
+from vibethinker.utils.bf16_adamw import CompensatedAdamW
 from vibethinker.utils.progress import progress_bar
 from vibethinker.utils.rng import restore_rng_state, seed_everything
 from vibethinker.utils.run_log import RunLog
@@ -76,15 +77,21 @@ class TrainingRun:
 
     def begin(self, total_steps: int, lr_lambda: Callable[[int], float] | None = None,
               fused: bool | None = None) -> None:
-        """Build AdamW (and a ``LambdaLR`` when ``lr_lambda`` is given), restore the checkpoint's optimiser,
+        """Build AdamW (:class:`~vibethinker.utils.bf16_adamw.CompensatedAdamW` for bf16 weights when the config's
+        ``fp32_optimizer_state`` asks; and a ``LambdaLR`` when ``lr_lambda`` is given), restore the checkpoint's optimiser,
         schedule, RNG and step when resuming, and open the metrics log cut back to that step.
 
         ``fused`` is passed to AdamW as is; None keeps torch's default, so a trainer that never asked for the
         fused kernel keeps the numerics it had."""
         config = self.config
         self.total_steps = total_steps
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, betas=config.adam_betas,
-                                           weight_decay=config.weight_decay, fused=fused)
+        low_precision = any(p.dtype != torch.float32 for p in self.model.parameters())
+        if low_precision and getattr(config, "fp32_optimizer_state", False):
+            self.optimizer = CompensatedAdamW(self.model.parameters(), lr=config.learning_rate,
+                                              betas=config.adam_betas, weight_decay=config.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
+                                               betas=config.adam_betas, weight_decay=config.weight_decay, fused=fused)
         if lr_lambda is not None:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda)
         if self.resume_from is not None:

@@ -70,19 +70,41 @@ class ModelRunner:
         spec = model.spec
         weight = model.model.embed_tokens.weight
         self.device, self.dtype = weight.device, weight.dtype
-        self.kv_cache = torch.zeros(2, spec.num_layers, (num_blocks + 1) * block_size, spec.num_kv_heads,
-                                    spec.head_dim, dtype=self.dtype, device=self.device)
-        for i, attention in enumerate(model.attention_layers):
-            attention.k_cache, attention.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
+        self.num_blocks, self.max_num_seqs = num_blocks, max_num_seqs
         self.padding_row = max_num_seqs
         # On CPU the host table is the table; on GPU a device copy kept in sync by update_table.
         self.block_table = host_table if self.device.type == "cpu" else host_table.to(self.device)
         self.use_triton = triton_usable(self.device, spec.head_dim)
+        self.cuda_graphs = cuda_graphs and self.use_triton
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.window_inputs: torch.Tensor | None = None  # (token, position, row) x batch of the last launched window
         self.graph_batch_sizes: list[int] = []
-        if cuda_graphs and self.use_triton:
-            self._capture_graphs(min(max_num_seqs, 512))
+        self.kv_cache: torch.Tensor | None = None
+        self.allocate_cache()
+
+    def allocate_cache(self) -> None:
+        """The KV cache (zeros) and, on CUDA, the decode graphs, which read the cache at its address."""
+        spec = self.model.spec
+        self.kv_cache = torch.zeros(2, spec.num_layers, (self.num_blocks + 1) * self.block_size, spec.num_kv_heads,
+                                    spec.head_dim, dtype=self.dtype, device=self.device)
+        for i, attention in enumerate(self.model.attention_layers):
+            attention.k_cache, attention.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
+        if self.cuda_graphs:
+            self._capture_graphs(min(self.max_num_seqs, 512))
+
+    def release_cache(self) -> None:
+        """Free the KV cache and the decode graphs (their memory pool) until :meth:`allocate_cache`: the GPU memory
+        an optimiser step sharing the device needs. Nothing is lost: every generate call starts from an empty
+        cache (its prefixes were computed with the previous weights)."""
+        for attention in self.model.attention_layers:
+            attention.k_cache = attention.v_cache = None
+        self.kv_cache, self.window_inputs = None, None
+        self.graphs.clear()
+        self.graph_batch_sizes = []
+        self.graph_inputs = self.graph_output = None
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.empty_cache()
 
     def update_table(self, host_table: torch.Tensor, rows: list[int]) -> None:
         if rows and self.block_table is not host_table:  # queued without waiting for the device (.transfer)
