@@ -5,8 +5,9 @@ writes the views ``[0, i]`` (K) and ``[1, i]`` (V), indexed by slot (see :mod:`.
 is the scratch block of CUDA-graph padding. The device block table mirrors the host one of
 :class:`.kv_cache.KVCacheManager`, row for row.
 
-Prefill packs the new tokens of all its sequences (no padding) and runs eagerly; when no sequence has more than
-``paged_prefill_max_tokens`` new tokens (and the Triton kernels run), each new token attends as one query of the
+Prefill packs the new tokens of all its sequences (no padding) and runs eagerly, in passes of at most
+``prefill_chunk_tokens`` tokens (a longer prompt is split into chunks that attend over the cache so far); when no
+sequence of a pass has more than ``paged_prefill_max_tokens`` new tokens (and the Triton kernels run), each new token attends as one query of the
 paged decode kernel, described by its sequence's block-table row and its context length (position + 1).
 
 Decode feeds one token per sequence: ``(input id, position, block-table row)``; the cache slot and context length
@@ -62,8 +63,10 @@ def kv_cache_blocks(model: DecoderLM, block_size: int, dtype: torch.dtype, devic
 class ModelRunner:
     def __init__(self, model: DecoderLM, num_blocks: int, block_size: int, max_num_seqs: int,
                  max_blocks_per_seq: int, host_table: torch.Tensor, cuda_graphs: bool,
-                 paged_prefill_max_tokens: int = 0, fused_decode_attention: bool = True):
+                 paged_prefill_max_tokens: int = 0, fused_decode_attention: bool = True,
+                 prefill_chunk_tokens: int | None = None):
         self.model, self.block_size = model, block_size
+        self.prefill_chunk_tokens = prefill_chunk_tokens
         self.paged_prefill_max_tokens = paged_prefill_max_tokens
         self.fused_decode_attention = fused_decode_attention
         self.last_prefill_paged = False  # which attention the last prefill ran (engine stats)
@@ -113,20 +116,45 @@ class ModelRunner:
 
     @torch.inference_mode()
     def prefill(self, seqs: list[Sequence]) -> torch.Tensor:
-        """Logits (len(seqs), vocab) after each sequence's last token; computes its uncached tokens."""
+        """Logits (len(seqs), vocab) after each sequence's last token; computes its uncached tokens.
+
+        With ``prefill_chunk_tokens`` a prompt with more uncached tokens than that is computed in chunks, one
+        forward each (chunked prefill): every chunk writes its K/V and attends over the cache so far, so the
+        activations of a 64K-token prompt are those of one chunk."""
+        chunk = self.prefill_chunk_tokens or max(len(seq) for seq in seqs)
+        pieces = [(seq, start, min(start + chunk, len(seq))) for seq in seqs
+                  for start in range(seq.num_cached_tokens, len(seq), chunk)]
+        passes, tokens = [[]], 0
+        for piece in pieces:  # in order, so a sequence's chunks run in order, each in a later pass
+            size = piece[2] - piece[1]
+            if passes[-1] and tokens + size > chunk:
+                passes.append([])
+                tokens = 0
+            passes[-1].append(piece)
+            tokens += size
+        last_hidden = {}
+        for pass_pieces in passes:
+            hidden = self._prefill_pass(pass_pieces)
+            for (seq, _, end), row in zip(pass_pieces, hidden):
+                if end == len(seq):
+                    last_hidden[id(seq)] = row
+        return self.model.compute_logits(torch.stack([last_hidden[id(seq)] for seq in seqs]))
+
+    def _prefill_pass(self, pieces: list[tuple[Sequence, int, int]]) -> torch.Tensor:
+        """One forward over tokens ``start:end`` of each piece's sequence (their context: tokens ``:end``); the
+        final hidden state of each piece's last token."""
         ids, positions, new_slots, context_slots, spans, last, rows = [], [], [], [], [], [], []
         first = 0
         size = self.block_size
-        for seq in seqs:  # plain lists, one tensor each at the end: per-sequence tensor ops cost more than the rest
-            start, length = seq.num_cached_tokens, len(seq)
-            slots = [block * size + offset for block in seq.block_ids for offset in range(size)][:length]
-            ids.extend(seq.token_ids[start:])
-            positions.extend(range(start, length))
+        for seq, start, end in pieces:  # plain lists, one tensor each at the end: per-sequence tensor ops cost more
+            slots = [block * size + offset for block in seq.block_ids for offset in range(size)][:end]
+            ids.extend(seq.token_ids[start:end])
+            positions.extend(range(start, end))
             new_slots.extend(slots[start:])
-            spans.append((first, length - start, length, len(context_slots)))
-            rows.extend([seq.row] * (length - start))
+            spans.append((first, end - start, end, len(context_slots)))
+            rows.extend([seq.row] * (end - start))
             context_slots.extend(slots)
-            first += length - start
+            first += end - start
             last.append(first - 1)
         device = self.device
         positions = torch.tensor(positions, device=device)
@@ -142,7 +170,7 @@ class ModelRunner:
         set_context(context)
         hidden = self.model(torch.tensor(ids, device=device), positions)
         set_context(None)
-        return self.model.compute_logits(hidden[torch.tensor(last, device=device)])
+        return hidden[torch.tensor(last, device=device)]
 
     def graph_size(self, batch: int) -> int | None:
         """The captured graph a decode batch of ``batch`` sequences runs (None: eager)."""

@@ -9,7 +9,8 @@ Triton kernel on CUDA, :mod:`.fused_triton`), then attends:
 
 * prefill (several prompts of different lengths, packed): every new token's query attends over its context, read
   from the cache. The context is the new tokens, after a cached prefix when the sequence shares its prompt's blocks
-  with another sample; query ``j`` sees context tokens ``<= cached + j``. When the model runner filled per-token
+  with another sample or an earlier prefill chunk of the same prompt; query ``j`` sees context tokens
+  ``<= cached + j`` (a bottom-right causal bias, no materialised mask). When the model runner filled per-token
   ``rows`` and ``context_lens`` (short prompts on CUDA), every new token is one query of the paged decode kernel,
   all sequences and tokens in one launch; otherwise one scaled-dot-product call per sequence with the causal mask
   aligned to the bottom right.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention.bias import causal_lower_right
 
 from vibethinker.generate.native.context import ForwardContext, get_context
 from vibethinker.generate.native.layers.rotary import RotaryEmbedding
@@ -73,9 +75,18 @@ class Attention(nn.Module):
         for first, new, context, slots_at in ctx.spans:
             rows = slice(first, first + new)
             slots = ctx.context_slots[slots_at:slots_at + context]
-            mask = None if new == context else \
-                torch.ones(new, context, dtype=torch.bool, device=q.device).tril(context - new)
-            out[rows] = _sdpa(q[rows], self.k_cache[slots], self.v_cache[slots], mask, self.scale)
+            k, v = self.k_cache[slots], self.v_cache[slots]
+            if new == context:
+                out[rows] = _sdpa(q[rows], k, v, None, self.scale)
+                continue
+            # New tokens after a cached prefix (a shared prompt, a preempted sequence's recompute, a prefill chunk):
+            # the causal mask aligned bottom-right, as a bias SDPA's memory-efficient kernel applies itself, never
+            # a [new, context] mask (which sends SDPA to its math kernel, fp32 scores of new x context x heads).
+            # That kernel has no grouped-query mode, so the KV heads are repeated for it.
+            groups = self.num_heads // self.num_kv_heads
+            if groups > 1:
+                k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            out[rows] = _sdpa(q[rows], k, v, causal_lower_right(new, context), self.scale)
         return out
 
 
