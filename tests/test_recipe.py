@@ -20,6 +20,7 @@ stages:
     model: "@base"
     data: "@data/train.jsonl"
     learning_rate: 0.001
+    seq_len: 1024
 """
 
 
@@ -57,5 +58,5 @@ def test_invalid_recipe_names_line_and_field(tmp_path, old, new, line, field):
 def test_yaml_syntax_error_names_the_line(tmp_path):
     path = tmp_path / "recipe.yaml"
     path.write_text(VALID + "  - name: [unclosed\n")
-    with pytest.raises(RecipeError, match=r"recipe.yaml:1[45]: not valid YAML"):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:1[56]: not valid YAML"):
         load_recipe(path)

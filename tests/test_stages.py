@@ -59,9 +59,10 @@ name: kinds
 seed: 7
 stages:
   - {name: data, kind: data, suite: {train_per_subdomain: 5}}
-  - {name: base, kind: init_model, tokenizer_data: "@data/train.jsonl"}
+  - {name: base, kind: init_model, tokenizer_data: "@data/train.jsonl", architecture: {max_position_embeddings: 32768}}
   - {name: gguf, kind: import_gguf, gguf: "x.gguf"}
 """
+# The base's window holds every stage's default seq_len and max_new_tokens (the window check runs at load).
 # Each kind with one setting broken; the error must name the full path and the line of that stage.
 BROKEN = {
     "data": ("  - {name: d2, kind: data, suite: {train_per_subdomain: 0}}", "stages.3.suite.train_per_subdomain"),

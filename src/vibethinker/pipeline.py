@@ -18,9 +18,10 @@ from pathlib import Path
 
 from vibethinker.recipe import Recipe
 from vibethinker.stages import stage_kind
-from vibethinker.stages.base import StageBase, StageContext
+from vibethinker.stages.base import RecipeError, StageBase, StageContext
 from vibethinker.utils.files import read_json, write_json_atomic
 from vibethinker.utils.progress import console
+from vibethinker.window_check import window_problem
 
 
 def stage_artifact(recipe: Recipe, run_dir: Path, name: str, folder: bool = False) -> Path:
@@ -73,6 +74,10 @@ class Manifest:
 
 def run_recipe(recipe: Recipe, run_dir: str | Path, only: str | None = None,
                inputs: dict[str, str] | None = None) -> Manifest:
+    # Checked again with the --input paths, and with checkpoints that appeared since the recipe was loaded.
+    problem = window_problem(recipe.stages, inputs)
+    if problem is not None:
+        raise RecipeError(problem.message)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(run_dir, recipe)

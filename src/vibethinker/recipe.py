@@ -17,6 +17,10 @@ else is a path on disk, so every stage can also run on its own data and any loca
 The stage kinds and their settings come from the registry (:mod:`vibethinker.stages`, one module per kind).
 Seeds: the recipe's ``seed`` fills every stage seed the recipe leaves unset (:func:`fill_seeds`), so one number
 reproduces a whole run; a seed written in a stage wins for that stage.
+
+Windows: a stage whose ``seq_len`` or ``max_new_tokens`` does not fit its model's window (or its
+``sampling.max_model_len``) fails validation, naming the stage and the field (:mod:`vibethinker.window_check`);
+a stage's ``rope_scaling`` (YaRN) widens the window of the model it loads and of the models derived from it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vibethinker.stages import stage_kinds
 from vibethinker.stages.base import RecipeError, StageBase
+from vibethinker.window_check import window_problem
 
 Stage = Annotated[Union[tuple(kind.settings for kind in stage_kinds().values())], Field(discriminator="kind")]
 
@@ -83,6 +88,13 @@ class Recipe(BaseModel):
                                          f"an earlier stage (earlier: {seen or 'none'})")
             seen.append(stage.name)
             fill_seeds(stage, self.seed)
+        return self
+
+    @model_validator(mode="after")
+    def _windows(self) -> "Recipe":
+        problem = window_problem(self.stages)
+        if problem is not None:  # located like the reference errors: load_recipe names the file, line and field
+            raise ValueError(f"stages.{problem.index}.{problem.field}: {problem.message}")
         return self
 
     def stage(self, name: str) -> StageBase:

@@ -37,13 +37,18 @@ class SamplingSettings(BaseModel):
     seed: int | None = Field(None, description=(
         "Sampling seed; the same seed and settings give the same samples. In a recipe an unset seed takes the "
         "recipe's seed."))
+    max_model_len: int | None = Field(None, ge=2, description=(
+        "Longest prompt + response the native engine holds (EngineConfig.max_model_len); a response reaching it "
+        "ends with finish_reason 'length'. None: the model's window (max_position_embeddings, or "
+        "original_max_position_embeddings * factor under YaRN). A recipe refuses a value above the window, and a "
+        "max_new_tokens + 1 above it *(our default: None)*."))
 
     def params(self, **overrides: Any) -> SamplingParams:
         """The backend-facing :class:`~vibethinker.generate.types.SamplingParams` (imported here, not at module
-        level: validating a recipe must not load transformers)."""
+        level: validating a recipe must not load transformers). ``max_model_len`` sizes the engine, not a call."""
         from vibethinker.generate.types import SamplingParams
 
-        return SamplingParams(**{**self.model_dump(), **overrides})
+        return SamplingParams(**{**self.model_dump(exclude={"max_model_len"}), **overrides})
 
 
 def sampling_with_defaults(name: str, doc: str, **defaults: Any) -> type[SamplingSettings]:
@@ -111,6 +116,7 @@ class SamplingOwner(BaseModel):
     max_new_tokens = _from_owner("max_new_tokens")
     n = _from_owner("n")
     seed = _from_owner("seed")
+    max_model_len = _from_owner("max_model_len")
 
     def sampling_params(self, **overrides: Any) -> SamplingParams:
         return self.sampling.params(**overrides)

@@ -70,7 +70,8 @@ def harvest_cache_path(teacher: str | os.PathLike, fingerprint: str, problems: S
 def _sample_teacher(teacher: str | os.PathLike, problems: Sequence[Problem], sampling: SamplingParams,
                     config: DistillConfig, cache: SampleCache) -> GradedBatch:
     batch = sample_and_grade(
-        lambda: make_generator(teacher, batch_size=config.generation_batch_size, device=config.device), problems,
+        lambda: make_generator(teacher, batch_size=config.generation_batch_size, device=config.device,
+                               max_model_len=config.sampling.max_model_len), problems,
         sampling, require_think=config.require_think, cache=cache)
     if batch.generated:  # one teacher in memory at a time
         gc.collect()

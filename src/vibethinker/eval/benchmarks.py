@@ -228,7 +228,8 @@ def run_benchmarks(model: ModelSource | Generator, benchmarks: list[tuple[list[P
         raise ValueError(f"two benchmarks share the name {twice[0]!r} ({', '.join(paths)}): their results would "
                          "land in one folder; rename one file")
     out_dir = Path(out_dir)
-    generator = model if isinstance(model, Generator) else make_generator(model, batch_size=base.batch_size)
+    generator = model if isinstance(model, Generator) else make_generator(
+        model, batch_size=base.batch_size, max_model_len=base.sampling.max_model_len)
     results: dict[str, Any] = {}
     for problems, info in benchmarks:
         config = base.model_copy(update={key: getattr(info, key) for key in SAMPLING_FIELDS})

@@ -39,7 +39,8 @@ def evaluate(model: ModelSource | Generator, problems: Sequence[Problem], config
     if not problems:
         raise ValueError("evaluate needs at least one problem")
     sampling = config.sampling_params()  # validates before any model is loaded
-    generator = model if isinstance(model, Generator) else make_generator(model, batch_size=config.batch_size)
+    generator = model if isinstance(model, Generator) else make_generator(
+        model, batch_size=config.batch_size, max_model_len=config.sampling.max_model_len)
     total = len(problems) * config.n
     console = Console(stderr=True)
     with Progress(console=console, disable=not (config.progress and console.is_terminal)) as progress:

@@ -29,20 +29,32 @@ def make_generator(model_or_path: ModelSource, backend: str = "auto", **kw: Any)
     For ``"native"``, ``batch_size`` is the most sequences decoded at once (``EngineConfig.max_num_seqs``) and any
     other :class:`~vibethinker.generate.native.EngineConfig` field may be passed too. The environment variable
     ``VIBETHINKER_KV_CACHE_GIB`` fixes the native KV cache size when several jobs share one GPU.
+
+    ``rope_scaling`` (a :class:`~vibethinker.model.window.RopeScaling`) and ``max_model_len`` left unset take the
+    running stage's (:func:`~vibethinker.model.window.stage_model`). ``rope_scaling`` applies to a model loaded from
+    a path by either backend; ``max_model_len`` sizes the native engine only (transformers' generate keeps no
+    fixed-length cache; the recipe's window check holds both backends to the model's window).
     """
+    from vibethinker.model.window import current_stage_model
+
     if backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {backend!r}; choices: {', '.join(BACKENDS)}")
     device, dtype = kw.pop("device", None), kw.pop("dtype", None)
+    stage = current_stage_model()
+    rope_scaling = kw.pop("rope_scaling", None) or stage.rope_scaling
+    max_model_len = kw.pop("max_model_len", None) or stage.max_model_len
     if backend == "auto":
         backend = resolve_auto_backend(model_or_path, device)
     if backend == "native":
-        return _make_native(model_or_path, device, dtype, **kw)
+        return _make_native(model_or_path, device, dtype, rope_scaling=rope_scaling, max_model_len=max_model_len,
+                            **kw)
     if isinstance(model_or_path, tuple):
         model, tokenizer = model_or_path
     elif isinstance(model_or_path, (str, os.PathLike)):
         from vibethinker.model import load_model, load_tokenizer
 
-        model, tokenizer = load_model(model_or_path, device=device, dtype=dtype), load_tokenizer(model_or_path)
+        model = load_model(model_or_path, device=device, dtype=dtype, rope_scaling=rope_scaling)
+        tokenizer = load_tokenizer(model_or_path)
     else:
         raise TypeError(f"expected a checkpoint path or a (model, tokenizer) pair, got {type(model_or_path).__name__}")
     return HFGenerator(model, tokenizer, **kw)

@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from vibethinker.model.window import RopeScaling, apply_rope_scaling, current_stage_model
 from vibethinker.utils.files import atomic_folder, replace_dir  # noqa: F401 - replace_dir: kept importable from here
 
 
@@ -37,9 +38,16 @@ def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerBase:
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str | None = None,
-               dtype: torch.dtype | None = None) -> PreTrainedModel:
+               dtype: torch.dtype | None = None, rope_scaling: RopeScaling | None = None) -> PreTrainedModel:
+    """The checkpoint at ``path``; ``rope_scaling`` (default: the running stage's, see
+    :func:`~vibethinker.model.window.stage_model`) is written into its config before the model is built, so its
+    rotary embedding is YaRN's and a checkpoint saved from it keeps the override in ``config.json``."""
     device = torch.device(device) if device is not None else default_device()
-    model = AutoModelForCausalLM.from_pretrained(_check_dir(path), dtype=dtype or default_dtype(device),
+    rope_scaling = rope_scaling or current_stage_model().rope_scaling
+    config = AutoConfig.from_pretrained(_check_dir(path))
+    if rope_scaling is not None:
+        apply_rope_scaling(config, rope_scaling)
+    model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=dtype or default_dtype(device),
                                                  attn_implementation="sdpa")
     return model.to(device)
 

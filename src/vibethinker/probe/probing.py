@@ -145,7 +145,8 @@ def probe_checkpoints(checkpoints: Sequence[tuple[int, str | os.PathLike]], prob
     _check_inputs(checkpoints, problems)
     out_dir = Path(out_dir)
     factory = generator_factory or (lambda path: make_generator(path, batch_size=config.batch_size,
-                                                                device=config.device))
+                                                                device=config.device,
+                                                                max_model_len=config.sampling.max_model_len))
     problems_hash = _problems_hash(problems)
     sampling = config.sampling_params()
     probes = []

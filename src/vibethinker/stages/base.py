@@ -2,8 +2,10 @@
 
 A stage kind is one module of :mod:`vibethinker.stages` defining ``KIND = StageKind(...)``: its typed settings
 model (a pydantic model with ``kind: Literal[...]``), its ``run(settings, ctx) -> summary`` function, the main
-artefact that ``@NAME`` refers to, and its report hooks. Settings modules import only leaf configs (pydantic), so
-validating a recipe loads neither torch nor transformers; ``run`` imports the heavy code it drives.
+artefact that ``@NAME`` refers to, its report hooks, and what the window check (:mod:`vibethinker.window_check`)
+needs to know: the windows the stage asks of its models and the window of the model it writes. Settings modules
+import only leaf configs (pydantic), so validating a recipe loads neither torch nor transformers; ``run`` imports
+the heavy code it drives.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from vibethinker.model.window import ModelWindow, RopeScaling
+
+# Positions a sampling stage needs beyond max_new_tokens: one prompt token, the shortest prompt the engine accepts.
+# Prompts are not known at load; a longer one ends its response at the window (finish_reason 'length').
+PROMPT_ROOM = 1
 
 
 class RecipeError(ValueError):
@@ -35,6 +43,47 @@ class ProblemSelection(BaseModel):
     max_problems: int | None = Field(None, gt=0, description=(
         "Keep N problems after the domain filters: a sample seeded by the recipe seed, in file order, so every "
         "sub-domain is represented *(our default: all)*."))
+
+
+class RopeOverride(BaseModel):
+    """The YaRN override of a stage that loads a model to train or sample it."""
+
+    rope_scaling: RopeScaling | None = Field(None, description=(
+        "YaRN override of the stage's model, spelled like transformers' rope_parameters, e.g. {rope_type: yarn, "
+        "factor: 2.0, original_max_position_embeddings: 32768}: written into the model's HF config before the "
+        "trainer (load_model) and the native engine build it, so both rotate alike, and kept in the config.json "
+        "of every model the stage writes, so later stages inherit it. The window check then counts "
+        "original_max_position_embeddings * factor positions. Auxiliary models (the curriculum reference, the "
+        "judge) keep their own RoPE. None: the checkpoint's RoPE *(our default)*."))
+
+
+@dataclass(frozen=True)
+class WindowNeed:
+    """Positions a stage asks of a model, checked at recipe load against that model's window."""
+
+    field: str  # the setting that asks, as the stage's settings name it: "seq_len", "sampling.max_new_tokens"
+    value: int  # the setting's value
+    tokens: int  # positions it needs: seq_len, or max_new_tokens + PROMPT_ROOM
+    model: str = "model"  # the field naming the model (a list field: each of its models)
+    max_model_len: int | None = None  # the engine length the stage sets for this sampling
+    stage_rope: bool = True  # the stage's rope_scaling applies to this model (not to the curriculum reference)
+
+
+def sampling_need(sampling, prefix: str = "sampling", model: str = "model", stage_rope: bool = True,
+                  engine: bool = True) -> WindowNeed:
+    """A sampling's need: max_new_tokens plus one prompt token; ``engine=False`` for a model that only scores
+    such responses (no engine, so no max_model_len)."""
+    return WindowNeed(f"{prefix}.max_new_tokens", sampling.max_new_tokens, sampling.max_new_tokens + PROMPT_ROOM,
+                      model, sampling.max_model_len if engine else None, stage_rope)
+
+
+WindowOf = Callable[[str], ModelWindow | None]
+
+
+def inherits(field_name: str) -> Callable[[Any, WindowOf], ModelWindow | None]:
+    """The ``output_window`` of a stage whose written model has the window of its ``field_name`` model, the
+    stage's rope_scaling applied (it trains or fuses that model and saves its config)."""
+    return lambda settings, window_of: window_of(field_name)
 
 
 Resolver = Callable[[str, str, bool], Path]
@@ -70,6 +119,9 @@ class StageKind:
     note: Callable[[dict], str] = lambda summary: ""  # one line of the report's stage table
     markdown: Callable[[Path, str, dict], list[str]] | None = None  # report.md lines (run_dir, name, entry)
     html: Callable[[Path, str, dict], tuple[str, str, str] | None] | None = None  # report.html section
+    window_needs: Callable[[Any], list[WindowNeed]] = lambda settings: []  # what it trains or samples at
+    # the window of the model it writes, given ``window_of(field)`` of its input models; None: unknown or no model
+    output_window: Callable[[Any, WindowOf], ModelWindow | None] = lambda settings, window_of: None
 
     @property
     def name(self) -> str:

@@ -12,11 +12,11 @@ from typing import Literal
 from pydantic import Field
 
 from vibethinker.distill.config import DistillConfig
-from vibethinker.stages.base import (ProblemSelection, StageBase, StageContext, StageKind, config_of,
-                                     load_stage_problems, require_exists)
+from vibethinker.stages.base import (ProblemSelection, RopeOverride, StageBase, StageContext, StageKind, WindowNeed,
+                                     config_of, inherits, load_stage_problems, require_exists, sampling_need)
 
 
-class DistillStage(StageBase, DistillConfig, ProblemSelection):
+class DistillStage(StageBase, DistillConfig, ProblemSelection, RopeOverride):
     """Offline self-distillation (SPEC 2.6): verified traces of the teachers, selected by S_LP under the student,
     then SFT of the student; the distilled model is ``sft/model``."""
 
@@ -29,13 +29,23 @@ class DistillStage(StageBase, DistillConfig, ProblemSelection):
 
 def run(stage: DistillStage, ctx: StageContext) -> dict:
     from vibethinker.distill.run import run_self_distillation
+    from vibethinker.model.window import stage_model
 
     student = require_exists(ctx.resolve("student", stage.student), "student", stage)
     teachers = [require_exists(ctx.resolve("teachers", t), "teacher", stage) for t in stage.teachers]
     problems = load_stage_problems(stage, ctx)
-    summary = run_self_distillation(student, teachers, problems, config_of(stage, DistillConfig), ctx.stage_dir)
+    with stage_model(stage.rope_scaling, stage.sampling.max_model_len):  # teachers, student scoring and SFT
+        summary = run_self_distillation(student, teachers, problems, config_of(stage, DistillConfig), ctx.stage_dir)
     return {key: value for key, value in summary.items() if key not in ("per_teacher",)} | {
         "teachers": [str(t) for t in teachers]}
+
+
+def window_needs(stage: DistillStage) -> list[WindowNeed]:
+    """Teachers sample the responses; the student scores them (S_LP, a forward pass: no engine) and trains on
+    rows of sft.seq_len."""
+    return [sampling_need(stage.sampling, model="teachers"),
+            sampling_need(stage.sampling, model="student", engine=False),
+            WindowNeed("sft.seq_len", stage.sft.seq_len, stage.sft.seq_len, model="student")]
 
 
 def note(summary: dict) -> str:
@@ -73,4 +83,5 @@ def html(run_dir: Path, name: str, entry: dict) -> tuple[str, str, str] | None:
 
 
 KIND = StageKind(DistillStage, run, writes=("harvest/", "traces.jsonl", "selection.json", "distill_train.jsonl",
-                                            "sft/"), artifact="sft/model", note=note, html=html)
+                                            "sft/"), artifact="sft/model", note=note, html=html,
+                 window_needs=window_needs, output_window=inherits("student"))

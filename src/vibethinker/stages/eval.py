@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from vibethinker.eval.config import CLRConfig, EvalConfig
-from vibethinker.stages.base import StageBase, StageContext, StageKind, config_of, require_exists
+from vibethinker.stages.base import RopeOverride, StageBase, StageContext, StageKind, config_of, require_exists, \
+    sampling_need
 
 
 class CLRStageSettings(CLRConfig):
@@ -17,7 +18,7 @@ class CLRStageSettings(CLRConfig):
         "'model': the evaluated model extracts and verifies its own claims, as in the report (SPEC 4)."))
 
 
-class EvalStage(StageBase, EvalConfig):
+class EvalStage(StageBase, EvalConfig, RopeOverride):
     """Samples n responses per problem and scores them (SPEC 3); every ``EvalConfig`` field can be set here."""
 
     kind: Literal["eval"]
@@ -38,18 +39,20 @@ def run(stage: EvalStage, ctx: StageContext) -> dict:
     from vibethinker.eval.clr.run import load_samples, run_clr
     from vibethinker.eval.runner import evaluate
     from vibethinker.generate import make_generator
+    from vibethinker.model.window import stage_model
 
     model = require_exists(ctx.resolve("model", stage.model), "model", stage)
     problems = load_problems(require_exists(ctx.resolve("data", stage.data), "data", stage))
-    summary = evaluate(str(model), problems, config_of(stage, EvalConfig), ctx.stage_dir)
-    summary.pop("config", None)
-    if stage.clr is not None:
-        settings = stage.clr.model_dump()
-        source = settings.pop("source")
-        generator = make_generator(str(model), batch_size=stage.batch_size) if source == "model" else None
-        clr = run_clr(problems, load_samples(ctx.stage_dir / "samples.jsonl"), source, CLRConfig(**settings),
-                      generator=generator, out_dir=ctx.stage_dir)
-        summary["clr"] = {key: clr[key] for key in ("clr_pass@1", "majority_pass@1", "pass@1", "n_problems")}
+    with stage_model(stage.rope_scaling, stage.sampling.max_model_len):
+        summary = evaluate(str(model), problems, config_of(stage, EvalConfig), ctx.stage_dir)
+        summary.pop("config", None)
+        if stage.clr is not None:
+            settings = stage.clr.model_dump()
+            source = settings.pop("source")
+            generator = make_generator(str(model), batch_size=stage.batch_size) if source == "model" else None
+            clr = run_clr(problems, load_samples(ctx.stage_dir / "samples.jsonl"), source, CLRConfig(**settings),
+                          generator=generator, out_dir=ctx.stage_dir)
+            summary["clr"] = {key: clr[key] for key in ("clr_pass@1", "majority_pass@1", "pass@1", "n_problems")}
     return summary
 
 
@@ -59,4 +62,5 @@ def note(summary: dict) -> str:
     return f"pass@1 {summary['pass@1']:.3f} on {summary.get('n_problems')} problems"
 
 
-KIND = StageKind(EvalStage, run, writes=("samples.jsonl", "summary.json", "clr.json"), evaluates=True, note=note)
+KIND = StageKind(EvalStage, run, writes=("samples.jsonl", "summary.json", "clr.json"), evaluates=True, note=note,
+                 window_needs=lambda stage: [sampling_need(stage.sampling)])

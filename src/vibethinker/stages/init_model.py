@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from vibethinker.model.config import TinyModelConfig
+from vibethinker.model.window import ModelWindow
 from vibethinker.stages.base import StageBase, StageContext, StageKind, require_exists
 
 
@@ -43,4 +44,9 @@ def note(summary: dict) -> str:
     return f"{summary['parameters'] / 1e6:.2f}M parameters, vocab {summary['vocab_size']}"
 
 
-KIND = StageKind(InitModelStage, run, writes=("model/",), artifact="model", note=note)
+def output_window(stage: InitModelStage, window_of) -> ModelWindow:
+    positions = stage.architecture.max_position_embeddings
+    return ModelWindow(positions, f"architecture.max_position_embeddings of stage {stage.name!r}", positions)
+
+
+KIND = StageKind(InitModelStage, run, writes=("model/",), artifact="model", note=note, output_window=output_window)

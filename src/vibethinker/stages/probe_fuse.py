@@ -13,10 +13,11 @@ from typing import Literal
 from pydantic import Field
 
 from vibethinker.probe.config import ProbeConfig
-from vibethinker.stages.base import StageBase, StageContext, StageKind, config_of, require_exists
+from vibethinker.stages.base import (RopeOverride, StageBase, StageContext, StageKind, config_of, inherits,
+                                     require_exists, sampling_need)
 
 
-class ProbeFuseStage(StageBase, ProbeConfig):
+class ProbeFuseStage(StageBase, ProbeConfig, RopeOverride):
     """Diversity-exploring distillation (SPEC 2.2): Pass@K-probe an SFT stage's checkpoints per sub-domain, pick
     the best checkpoint per sub-domain and fuse the specialists into ``model/``."""
 
@@ -31,6 +32,7 @@ class ProbeFuseStage(StageBase, ProbeConfig):
 def run(stage: ProbeFuseStage, ctx: StageContext) -> dict:
     from vibethinker.data.records import load_problems
     from vibethinker.model.fusion import fuse_checkpoints
+    from vibethinker.model.window import stage_model
     from vibethinker.probe.probing import fusion_weights, list_checkpoints, probe_checkpoints, select_specialists
 
     folder = require_exists(ctx.resolve("sft", stage.sft, folder=True), "sft", stage)
@@ -39,16 +41,27 @@ def run(stage: ProbeFuseStage, ctx: StageContext) -> dict:
     if not checkpoints:
         raise ValueError(f"stage {stage.name!r}: {folder} has no checkpoints/step-*/ nor model/ to probe")
     config = config_of(stage, ProbeConfig)
-    result = probe_checkpoints(checkpoints, problems, config, ctx.stage_dir)
+    with stage_model(stage.rope_scaling, stage.sampling.max_model_len):
+        result = probe_checkpoints(checkpoints, problems, config, ctx.stage_dir)
     specialists = select_specialists(result)
     weights = fusion_weights(specialists, stage.weights)
     fuse_checkpoints(list(weights), list(weights.values()), ctx.stage_dir / "model")
+    if stage.rope_scaling is not None:  # the fused config is the first input's: the override is written into it
+        write_rope_scaling(ctx.stage_dir / "model", stage.rope_scaling)
     return {
         "checkpoints_probed": len(checkpoints), "k": config.k, "n": config.n,
         "specialists": {sub: {"step": s.step, f"pass@{config.k}": s.score} for sub, s in specialists.items()},
         "fusion_weights": {Path(path).name if Path(path).name != "model" else "final": w
                            for path, w in weights.items()},
     }
+
+
+def write_rope_scaling(path: Path, rope) -> None:
+    from transformers import AutoConfig
+
+    from vibethinker.model.window import apply_rope_scaling
+
+    apply_rope_scaling(AutoConfig.from_pretrained(path), rope).save_pretrained(path)
 
 
 def note(summary: dict) -> str:
@@ -100,4 +113,6 @@ def html(run_dir: Path, name: str, entry: dict) -> tuple[str, str, str] | None:
 
 
 KIND = StageKind(ProbeFuseStage, run, writes=("probing.json", "probing.md", "probing.png", "samples/", "model/"),
-                 artifact="model", note=note, markdown=markdown, html=html)
+                 artifact="model", note=note, markdown=markdown, html=html,
+                 window_needs=lambda stage: [sampling_need(stage.sampling, model="sft")],
+                 output_window=inherits("sft"))

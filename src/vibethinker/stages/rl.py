@@ -9,11 +9,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from vibethinker.rl.config import JudgeConfig, RLConfig
-from vibethinker.stages.base import (ProblemSelection, StageBase, StageContext, StageKind, config_of,
-                                     load_stage_problems, require_exists)
+from vibethinker.stages.base import (ProblemSelection, RopeOverride, StageBase, StageContext, StageKind, config_of,
+                                     inherits, load_stage_problems, require_exists, sampling_need)
 
 
-class RLStage(StageBase, RLConfig, ProblemSelection):
+class RLStage(StageBase, RLConfig, ProblemSelection, RopeOverride):
     """One MGPO phase (SPEC 2.3); chain phases as consecutive ``rl`` stages, each starting from ``@previous``."""
 
     kind: Literal["rl"]
@@ -77,19 +77,23 @@ def filter_prompts(stage: RLStage, config: RLConfig, model: Path, problems: list
 
 def run(stage: RLStage, ctx: StageContext) -> dict:
     from vibethinker.data.records import load_problems
+    from vibethinker.model.window import stage_model
     from vibethinker.rl.trainer import train_rl
 
     model = require_exists(ctx.resolve("model", stage.model), "model", stage)
     problems = load_stage_problems(stage, ctx)
     config = config_of(stage, RLConfig)
+    reward_fn = build_reward(stage, config)  # before the stage's model settings: the judge keeps its own RoPE
     filtering = None
-    if stage.filter_samples:
-        problems, filtering = filter_prompts(stage, config, model, problems, ctx)
-    eval_problems = None
-    if stage.eval_every:
-        eval_problems = load_problems(require_exists(ctx.resolve("eval_data", stage.eval_data), "eval_data", stage))
-    summary = train_rl(model, problems, config, ctx.stage_dir, reward_fn=build_reward(stage, config),
-                       eval_problems=eval_problems)
+    # The trainer's load_model and make_generator take the stage's rope_scaling and max_model_len from here.
+    with stage_model(stage.rope_scaling, stage.sampling.max_model_len):
+        if stage.filter_samples:
+            problems, filtering = filter_prompts(stage, config, model, problems, ctx)
+        eval_problems = None
+        if stage.eval_every:
+            eval_problems = load_problems(require_exists(ctx.resolve("eval_data", stage.eval_data), "eval_data",
+                                                         stage))
+        summary = train_rl(model, problems, config, ctx.stage_dir, reward_fn=reward_fn, eval_problems=eval_problems)
     return {**summary, **({"filtering": filtering} if filtering else {})}
 
 
@@ -109,4 +113,5 @@ def markdown(run_dir: Path, name: str, entry: dict) -> list[str]:
 
 KIND = StageKind(RLStage, run, writes=("model/", "checkpoints/step-*/", "metrics.jsonl", "curves.png",
                                        "validation.jsonl", "filtering.json", "filter_cache.jsonl"),
-                 artifact="model", note=note, markdown=markdown)
+                 artifact="model", note=note, markdown=markdown,
+                 window_needs=lambda stage: [sampling_need(stage.sampling)], output_window=inherits("model"))

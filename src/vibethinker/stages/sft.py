@@ -9,11 +9,11 @@ from typing import Literal
 from pydantic import Field
 
 from vibethinker.sft.config import CurriculumConfig, SFTConfig
-from vibethinker.stages.base import (ProblemSelection, StageBase, StageContext, StageKind, config_of,
-                                     load_stage_problems, require_exists)
+from vibethinker.stages.base import (ProblemSelection, RopeOverride, StageBase, StageContext, StageKind, WindowNeed,
+                                     config_of, inherits, load_stage_problems, require_exists, sampling_need)
 
 
-class SFTStage(StageBase, SFTConfig, ProblemSelection):
+class SFTStage(StageBase, SFTConfig, ProblemSelection, RopeOverride):
     """Supervised fine-tuning; every ``SFTConfig`` field can be set here directly."""
 
     kind: Literal["sft"]
@@ -26,6 +26,7 @@ class SFTStage(StageBase, SFTConfig, ProblemSelection):
 
 def run(stage: SFTStage, ctx: StageContext) -> dict:
     from vibethinker.model.checkpoint import load_tokenizer
+    from vibethinker.model.window import stage_model
     from vibethinker.sft.curriculum import apply_curriculum
     from vibethinker.sft.trainer import train_sft
     from vibethinker.utils.files import write_json_atomic
@@ -39,15 +40,25 @@ def run(stage: SFTStage, ctx: StageContext) -> dict:
             reference = require_exists(ctx.resolve("curriculum.difficulty_reference", settings.difficulty_reference),
                                        "curriculum.difficulty_reference", stage)
             settings = settings.model_copy(update={"difficulty_reference": str(reference)})
-        problems, curriculum = apply_curriculum(problems, settings, load_tokenizer(model), ctx.stage_dir)
+        with stage_model(max_model_len=settings.sampling.max_model_len):  # the reference keeps its own RoPE
+            problems, curriculum = apply_curriculum(problems, settings, load_tokenizer(model), ctx.stage_dir)
         write_json_atomic(ctx.stage_dir / "curriculum.json", curriculum)
         if not problems:
             raise ValueError(f"stage {stage.name!r}: the curriculum filters left no problem ({curriculum})")
-    summary = train_sft(model, problems, config_of(stage, SFTConfig), ctx.stage_dir)
+    with stage_model(stage.rope_scaling):  # the trainer's load_model applies it
+        summary = train_sft(model, problems, config_of(stage, SFTConfig), ctx.stage_dir)
     if curriculum is not None:
         summary = {**summary, "curriculum": {"problems_in": curriculum["problems_in"],
                                              "problems_kept": curriculum["problems_kept"]}}
     return summary
+
+
+def window_needs(stage: SFTStage) -> list[WindowNeed]:
+    needs = [WindowNeed("seq_len", stage.seq_len, stage.seq_len)]
+    if stage.curriculum is not None and stage.curriculum.difficulty_reference:
+        needs.append(sampling_need(stage.curriculum.sampling, "curriculum.sampling", "curriculum.difficulty_reference",
+                                   stage_rope=False))
+    return needs
 
 
 def note(summary: dict) -> str:
@@ -68,4 +79,5 @@ def markdown(run_dir: Path, name: str, entry: dict) -> list[str]:
 
 
 KIND = StageKind(SFTStage, run, writes=("model/", "checkpoints/step-*/", "metrics.jsonl", "sft_summary.json",
-                                        "curriculum.json"), artifact="model", note=note, markdown=markdown)
+                                        "curriculum.json"), artifact="model", note=note, markdown=markdown,
+                 window_needs=window_needs, output_window=inherits("model"))

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vibethinker.model.window import RopeScaling
+
 
 class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -20,8 +22,18 @@ class EngineConfig(BaseModel):
                                                      "*(our default)*")
     max_num_batched_tokens: int = Field(16384, ge=1, description="Most new tokens in one prefill step; a longer "
                                                                  "prompt still runs, alone. *(our default)*")
-    max_model_len: int | None = Field(None, ge=2, description="Longest prompt + completion; None: the model's "
-                                                              "max_position_embeddings. *(our default)*")
+    prefill_chunk_tokens: int | None = Field(8192, ge=16, description=(
+        "A prefill longer than this (a long prompt, or a preempted sequence recomputing prompt and completion) "
+        "runs in chunks of this many tokens, each attending over the cache so far: activations of one chunk "
+        "whatever the length. None: one pass. *(our default; vLLM's chunked prefill)*"))
+    max_model_len: int | None = Field(None, ge=2, description=(
+        "Longest prompt + completion (a sequence reaching it ends with finish_reason 'length'); None: the model's "
+        "window, max_position_embeddings or under YaRN original_max_position_embeddings * factor. A recipe sets "
+        "it as sampling.max_model_len and refuses one above the window. *(our default)*"))
+    rope_scaling: RopeScaling | None = Field(None, description=(
+        "YaRN override written into the model's HF config before the RoPE table is built (a recipe stage's "
+        "rope_scaling; the trainer's load_model applies the same one). A live model must already carry it. None: "
+        "the RoPE of the config, YaRN included."))
     kv_cache_gib: float | None = Field(None, gt=0, description="KV-cache size in GiB; None: kv_cache_fraction of "
                                                                "the free GPU memory, 0.25 GiB on CPU. *(our default)*")
     kv_cache_fraction: float = Field(0.5, gt=0, le=0.95, description="Share of the GPU memory free after loading "

@@ -9,6 +9,7 @@ may already be queued behind it (``overlap_windows``). ``generate`` loops until 
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from vibethinker.generate.native.scheduler import Scheduler
 from vibethinker.generate.native.sequence import Sequence, Status
 from vibethinker.generate.native.weights import LiveWeightCopy, checkpoint_tensors, load_weights
 from vibethinker.generate.types import Completion, Generator, SamplingParams, decode_texts, resolve_stop_ids
+from vibethinker.model.window import apply_rope_scaling
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -41,6 +43,8 @@ class LLMEngine:
 
     def __init__(self, hf_config, config: EngineConfig | None = None, device: torch.device | str | None = None):
         self.config = config = config or EngineConfig()
+        if config.rope_scaling is not None:  # on a copy: the config may be a live model's
+            hf_config = apply_rope_scaling(copy.deepcopy(hf_config), config.rope_scaling)
         spec = spec_from_config(hf_config)
         self.device = torch.device(config.device or device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = _DTYPES[config.dtype] if config.dtype else (torch.bfloat16 if self.device.type == "cuda"
@@ -58,12 +62,17 @@ class LLMEngine:
         self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len)
         self.runner = ModelRunner(self.model, num_blocks, config.block_size, config.max_num_seqs, table_width,
                                   self.kv.table, config.cuda_graphs, config.paged_prefill_max_tokens,
-                                  config.fused_decode_attention)
+                                  config.fused_decode_attention, config.prefill_chunk_tokens)
         self.sampler = Sampler(self.runner.use_triton)
         self.stats: dict[str, float] = {}  # of the last generate call
 
     def load(self, tensors, source: str) -> None:
         load_weights(self.model, tensors, source)
+
+    def release_cache(self) -> None:
+        """Give the KV cache's GPU memory back until the next :meth:`generate`, which allocates it again, with the
+        same number of blocks, so scheduling and tokens are those of an engine that never released it."""
+        self.runner.release_cache()
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams, stop_ids: list[int]) -> list[Sequence]:
         """``sampling.n`` sequences per prompt, ordered by prompt then sample."""
@@ -74,6 +83,8 @@ class LLMEngine:
             prompt_seed = row_seed(base_seed, p)
             seqs += [Sequence(p, s, list(ids), len(ids), sampling.max_new_tokens, row_seed(prompt_seed, s))
                      for s in range(sampling.n)]
+        if self.runner.kv_cache is None:  # released for an optimiser step (release_cache)
+            self.runner.allocate_cache()
         self.kv.reset()  # cached prefixes were computed with the previous weights
         self.scheduler.stop_ids, self.scheduler.num_preemptions = frozenset(stop_ids), 0
         self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, decode_windows=0,
@@ -225,12 +236,17 @@ class NativeGenerator(Generator):
         else:
             if tokenizer is None:
                 raise ValueError("a live model needs its tokenizer: NativeGenerator(model, tokenizer)")
+            _check_live_rope(model.config, config)
             self.engine = LLMEngine(model.config, config, device=next(model.parameters()).device)
             self.tokenizer, self.generation_config, self.live_model = tokenizer, model.generation_config, model
             self.copy_live_weights = LiveWeightCopy(self.engine.model, model)
 
     def stop_ids(self, sampling: SamplingParams) -> list[int]:
         return resolve_stop_ids(sampling, self.generation_config, self.tokenizer)
+
+    def release_memory(self) -> None:
+        """Free the engine's KV cache until the next generate (RL: during the optimiser step)."""
+        self.engine.release_cache()
 
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -244,3 +260,14 @@ class NativeGenerator(Generator):
         texts = decode_texts(self.tokenizer, [seq.generated_ids for seq in seqs])
         return [Completion(seq.prompt_index, seq.sample_index, seq.generated_ids, text, seq.logprobs,
                            seq.finish_reason) for seq, text in zip(seqs, texts)]
+
+
+def _check_live_rope(live_config, config: EngineConfig | None) -> None:
+    """A live model's engine must rotate as the model does: an override it was not loaded with is refused."""
+    if config is None or config.rope_scaling is None:
+        return
+    expected = apply_rope_scaling(copy.deepcopy(live_config), config.rope_scaling).rope_parameters
+    live = live_config.rope_parameters or {}
+    if any(live.get(key) != value for key, value in expected.items()):
+        raise ValueError(f"rope_scaling {config.rope_scaling.written()} differs from the live model's RoPE "
+                         f"{live_config.rope_parameters}; load the model with the same rope_scaling (load_model)")

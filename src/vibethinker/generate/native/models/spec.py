@@ -23,7 +23,7 @@ class ModelSpec:
     num_kv_heads: int
     head_dim: int
     rms_norm_eps: float
-    max_position_embeddings: int
+    max_position_embeddings: int  # the window: under YaRN original_max_position_embeddings * factor
     tie_word_embeddings: bool
     inv_freq: torch.Tensor  # (head_dim / 2,) RoPE inverse frequencies
     rope_scaling: float = 1.0  # multiplies cos/sin (yarn)
@@ -36,6 +36,7 @@ class ModelSpec:
 def common_fields(hf_config, architecture: str) -> dict:
     """The fields every supported architecture reads the same way; refuses what the engine does not implement."""
     from vibethinker.generate.native.layers.rotary import rope_parameters
+    from vibethinker.model.window import config_window
 
     if getattr(hf_config, "hidden_act", "silu") != "silu":
         raise ValueError(f"{architecture}: activation {hf_config.hidden_act!r} is not supported (only silu)")
@@ -48,7 +49,7 @@ def common_fields(hf_config, architecture: str) -> dict:
         architecture=architecture, vocab_size=hf_config.vocab_size, hidden_size=hf_config.hidden_size,
         intermediate_size=hf_config.intermediate_size, num_layers=hf_config.num_hidden_layers, num_heads=heads,
         num_kv_heads=getattr(hf_config, "num_key_value_heads", None) or heads, head_dim=head_dim,
-        rms_norm_eps=hf_config.rms_norm_eps, max_position_embeddings=hf_config.max_position_embeddings,
+        rms_norm_eps=hf_config.rms_norm_eps, max_position_embeddings=config_window(hf_config).positions,
         tie_word_embeddings=bool(getattr(hf_config, "tie_word_embeddings", False)), inv_freq=inv_freq,
         rope_scaling=scaling,
     )
