@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from vibethinker.model import load_model, load_tokenizer
-from vibethinker.model.attention_backend import attention_backend, use_attention_backend
+from vibethinker.model.attention_backend import attention_backend, compile_decoder_layers, use_attention_backend
 from vibethinker.sft.packing import collate_rows, tokenize_problems
 from vibethinker.sft.trainer import micro_batch_loss
 
@@ -42,3 +42,24 @@ def test_flex_attention_packs_without_cross_attention(tiny_checkpoint, addition_
     with torch.no_grad():
         flex_loss, _ = micro_batch_loss(model, batch, torch.device("cpu"), batch.n_target_tokens)
     torch.testing.assert_close(flex_loss, dense_loss.detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_compiled_decoder_layers_give_the_eager_loss_and_gradients(tiny_checkpoint, addition_problems):
+    tokenizer = load_tokenizer(tiny_checkpoint)
+    model = load_model(tiny_checkpoint, device="cpu")
+    samples = tokenize_problems(tokenizer, addition_problems[:2])[:2]
+    batch = collate_rows(samples, [[0, 1]], None, tokenizer.pad_token_id)
+
+    def loss_and_grad():
+        loss, _ = micro_batch_loss(model, batch, torch.device("cpu"), batch.n_target_tokens)
+        loss.backward()
+        grad = model.model.layers[1].mlp.up_proj.weight.grad.clone()
+        model.zero_grad(set_to_none=True)
+        return loss.detach(), grad
+
+    eager_loss, eager_grad = loss_and_grad()
+    compile_decoder_layers(model)
+    assert all(layer._compiled_call_impl is not None for layer in model.model.layers)
+    compiled_loss, compiled_grad = loss_and_grad()
+    torch.testing.assert_close(compiled_loss, eager_loss, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(compiled_grad, eager_grad, atol=1e-5, rtol=1e-4)

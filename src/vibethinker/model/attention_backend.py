@@ -40,3 +40,10 @@ def use_attention_backend(model: torch.nn.Module, requested: AttentionChoice, pa
     if getattr(model.config, "_attn_implementation", None) != name:
         model.set_attn_implementation(name)
     return name
+
+
+def compile_decoder_layers(model: torch.nn.Module) -> None:
+    """``torch.compile`` each decoder layer in place (the layers share code, so one compiled graph serves all);
+    gradient checkpointing still wraps each layer's call."""
+    for layer in model.get_decoder().layers:
+        layer.compile()

@@ -47,6 +47,10 @@ class SFTConfig(BaseModel):
     seed: int = Field(0, description="Seed of data order and initialisation of the run.")
     device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long traces.")
+    torch_compile: bool = resumable(False, description=(
+        "Compile each decoder layer with torch.compile (one graph serves every layer; shapes that change get "
+        "dynamic ones): fuses the norms, rotary and SwiGLU elementwise work of the training forward and backward. "
+        "Costs compilation once (about a minute for a 3B model). *(our default: off, as TRL's torch_compile)*"))
     attention: AttentionChoice = resumable("auto", description=(
         "Attention kernel of the training forward: 'auto' runs packed rows on CUDA through a varlen kernel "
         "(flash-attn's when installed, else FlexAttention's block-sparse document mask): causal cost and no "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from vibethinker.data.records import Problem
-from vibethinker.model.attention_backend import use_attention_backend
+from vibethinker.model.attention_backend import compile_decoder_layers, use_attention_backend
 from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.sft.config import SFTConfig
 from vibethinker.sft.packing import (
@@ -139,6 +139,8 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     if config.gradient_checkpointing:
         run.model.gradient_checkpointing_enable()
     use_attention_backend(run.model, config.attention, config.packing)
+    if config.torch_compile:
+        compile_decoder_layers(run.model)
     data = prepare_data(run.tokenizer, problems, config)
     total = len(data.plan)
     run.begin(total, lr_lambda=lambda s: warmup_cosine_lr(
