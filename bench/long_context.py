@@ -20,7 +20,8 @@ random weights, fp32 master weights + fused AdamW + bf16 autocast, as the traine
   state on an H100), ``micro_batch_size=1``. Then ``new+engine``: the same update with a native
   engine on the GPU whose KV cache (half the free memory) is released for the update, as RL runs it.
 * ``engine``: 16 prompts x 8 samples of 512 random tokens, ``--engine-new-tokens`` each (no stop), bf16.
-  ``new``: chunked prefill of 8192 tokens; ``baseline``: one-pass prefill (``prefill_chunk_tokens=None``).
+  ``new``: chunked prefill of 8192 tokens; ``new+reserve``: also ``admission_reserve=1`` (admit only what can run to
+  its limit); ``baseline``: one-pass prefill (``prefill_chunk_tokens=None``), greedy admission.
 
 MFU counts 6N + attention FLOPs per token, ``6 * layers * hidden * document_length`` for causal attention
 (fwd + bwd, the mean context being half the document), over the GPU's dense bf16 peak (H100 / H200 SXM:
@@ -310,10 +311,12 @@ def engine_rows(shape: str, new_tokens: list[int], samples: int, device, variant
     prompts = [torch.randint(1, model.config.vocab_size, (PROMPT,)).tolist() for _ in range(16)]
     for variant in variants:
         for new in new_tokens:
-            chunk = 8192 if variant == "new" else None
+            settings = dict(prefill_chunk_tokens=None) if variant == "baseline" else {}
+            if variant == "new+reserve":
+                settings["admission_reserve"] = 1.0
             reset_memory(device)
             engine = LLMEngine(model.config, EngineConfig(max_model_len=PROMPT + new + 16, ignore_eos=True,
-                                                          prefill_chunk_tokens=chunk), device=device)
+                                                          **settings), device=device)
             LiveWeightCopy(engine.model, model)()
             engine.generate(prompts[:2], SamplingParams(max_new_tokens=8, temperature=1.0, seed=0), [])
             sync(device)
@@ -324,7 +327,7 @@ def engine_rows(shape: str, new_tokens: list[int], samples: int, device, variant
             seconds = time.perf_counter() - started
             tokens = sum(seq.num_generated for seq in seqs)
             stats = engine.stats
-            out.append(dict(part="engine", variant=variant, model_shape=shape, seq_len=new, ok=True,
+            out.append(dict(part="engine", variant=variant, **settings, model_shape=shape, seq_len=new, ok=True,
                             peak_gib=peak_gib(device), tokens_per_s=round(tokens / seconds, 1), mfu=None,
                             gpu=gpu_name(device), samples=len(seqs), prompt_tokens=PROMPT, seconds=round(seconds, 2),
                             preemptions=stats["preemptions"], kv_blocks=engine.kv.num_blocks,

@@ -67,3 +67,17 @@ def test_prefill_after_a_cached_prefix_uses_the_bottom_right_causal_bias():
     v = attention.v_cache.repeat_interleave(2, 1).transpose(0, 1)[None]
     expected = F.scaled_dot_product_attention(q.transpose(0, 1)[None], k, v, attn_mask=mask, scale=dim ** -0.5)
     torch.testing.assert_close(out, expected[0].transpose(0, 1))
+
+
+def test_admission_reserve_avoids_preemptions_with_the_same_tokens(varied_tiny):
+    _, tokenizer, path = varied_tiny
+    prompts = _prompts(tokenizer)
+    sampling = SamplingParams(n=2, temperature=1.0, max_new_tokens=40, seed=1)
+    block_bytes = 2 * 2 * 4 * 2 * 16 * 4
+    tight = dict(SETTINGS, prefill_chunk_tokens=16, kv_cache_gib=60 * block_bytes / 2 ** 30)
+    greedy = NativeGenerator(path, config=EngineConfig(**tight))
+    careful = NativeGenerator(path, config=EngineConfig(**tight, admission_reserve=1.0))
+    greedy_out, careful_out = greedy.generate(prompts, sampling), careful.generate(prompts, sampling)
+    assert greedy.engine.stats["preemptions"] > 0
+    assert careful.engine.stats["preemptions"] == 0
+    assert [c.token_ids for c in careful_out] == [c.token_ids for c in greedy_out]

@@ -22,6 +22,11 @@ class EngineConfig(BaseModel):
                                                      "*(our default)*")
     max_num_batched_tokens: int = Field(16384, ge=1, description="Most new tokens in one prefill step; a longer "
                                                                  "prompt still runs, alone. *(our default)*")
+    admission_reserve: float = Field(0.0, ge=0, le=1, description=(
+        "Admit a waiting sequence only while the free cache blocks cover this share of what the running "
+        "sequences and it still need to reach max_new_tokens; 0: admit whenever its prompt fits and preempt "
+        "(recompute) the newest when the cache runs out; 1: never preempt. Long responses that mostly run to "
+        "their limit (64K RL) thrash the cache at 0. *(our default: 0, vLLM's admission)*"))
     prefill_chunk_tokens: int | None = Field(8192, ge=16, description=(
         "A prefill longer than this (a long prompt, or a preempted sequence recomputing prompt and completion) "
         "runs in chunks of this many tokens, each attending over the cache so far: activations of one chunk "

@@ -59,7 +59,8 @@ class LLMEngine:
                                      config.kv_cache_fraction, config.max_num_seqs * table_width)
         self.kv = KVCacheManager(num_blocks, config.block_size, config.max_num_seqs, table_width,
                                  config.prefix_sharing)
-        self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len)
+        self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len,
+                                   config.admission_reserve)
         self.runner = ModelRunner(self.model, num_blocks, config.block_size, config.max_num_seqs, table_width,
                                   self.kv.table, config.cuda_graphs, config.paged_prefill_max_tokens,
                                   config.fused_decode_attention, config.prefill_chunk_tokens)

@@ -6,7 +6,10 @@ Policy (continuous batching, prefill first):
    plus one growth block per running sequence, and its uncached tokens within ``max_num_batched_tokens`` - a
    single longer prompt still runs alone), admit it. If anything was admitted, the step is a prefill of those.
    Admitting as soon as a slot frees keeps the decode batch full: a finished sequence's slot is refilled from
-   the queue on the next step.
+   the queue on the next step. With ``admission_reserve`` r > 0, admission also leaves free r times the blocks
+   the running sequences and the candidate would still need to reach their length limits (SGLang's
+   conservative new-token ratio, fixed): r = 1 never preempts sequences that run to their limit, smaller r admits
+   more and bets that some stop early.
 2. Otherwise decode every running sequence (oldest first). A sequence whose next token needs a new cache block
    when none is free preempts the most recently admitted running sequence (its blocks are freed and it goes back
    to the front of the queue, to be recomputed from its prompt and generated tokens); if it is itself the newest,
@@ -19,6 +22,7 @@ freeing its slot and blocks; the tokens a window drew after that are dropped.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from vibethinker.generate.native.kv_cache import KVCacheManager
@@ -26,8 +30,10 @@ from vibethinker.generate.native.sequence import Sequence, Status
 
 
 class Scheduler:
-    def __init__(self, kv: KVCacheManager, max_num_seqs: int, max_num_batched_tokens: int, max_model_len: int):
+    def __init__(self, kv: KVCacheManager, max_num_seqs: int, max_num_batched_tokens: int, max_model_len: int,
+                 admission_reserve: float = 0.0):
         self.kv = kv
+        self.admission_reserve = admission_reserve
         self.max_num_seqs, self.max_num_batched_tokens = max_num_seqs, max_num_batched_tokens
         self.max_model_len = max_model_len
         self.waiting: deque[Sequence] = deque()
@@ -45,17 +51,24 @@ class Scheduler:
     def schedule(self) -> tuple[list[Sequence], bool]:
         """(sequences, is_prefill) for the next forward pass."""
         batch, tokens = [], 0
+        growth = sum(self._growth_blocks(seq) for seq in self.running) if self.admission_reserve and self.waiting \
+            else 0
         while self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
             new_tokens = len(seq) - self.kv.cached_prefix_len(seq)
+            candidate_growth = self._growth_blocks(seq) if self.admission_reserve else 0
+            # With nothing running the head is admitted whatever its growth: nothing could free blocks for it.
+            reserve = len(self.running) if not self.running else \
+                max(len(self.running), math.ceil(self.admission_reserve * (growth + candidate_growth)))
             if (batch and tokens + new_tokens > self.max_num_batched_tokens) or \
-                    not self.kv.can_admit(seq, reserve=len(self.running)):
+                    not self.kv.can_admit(seq, reserve=reserve):
                 break
             self.waiting.popleft()
             self.kv.admit(seq)
             seq.status = Status.RUNNING
             self.running.append(seq)
             batch.append(seq)
+            growth += candidate_growth
             tokens += len(seq) - seq.num_cached_tokens
         if batch:
             return batch, True
@@ -73,6 +86,11 @@ class Scheduler:
                 scheduled.append(seq)
         self.running.extend(scheduled)
         return scheduled, False
+
+    def _growth_blocks(self, seq: Sequence) -> int:
+        """Blocks ``seq`` still needs if it runs to its length limit (beyond those its tokens fill now)."""
+        final = min(seq.num_prompt_tokens + seq.max_new_tokens, self.max_model_len)
+        return max(0, self.kv.blocks_for(final) - self.kv.blocks_for(len(seq)))
 
     def _preempt(self, seq: Sequence) -> None:
         self.kv.release(seq)
