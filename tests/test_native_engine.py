@@ -380,8 +380,8 @@ def test_triton_kernels_under_the_interpreter():
     assert done.returncode == 0 and "triton kernels ok" in done.stdout, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
-def test_fused_decode_attention_compiles_for_the_h200(dtype):
+@pytest.mark.parametrize("dtype,splits", [("bf16", 1), ("fp32", 1), ("bf16", 4)])
+def test_fused_decode_attention_compiles_for_the_h200(dtype, splits):
     """The one-kernel decode attention goes through Triton's whole GPU compiler (to PTX, then Triton's own ptxas) for
     sm_90, the H200: catches what the interpreter cannot (tensor-core shapes, layouts), with no GPU."""
     pytest.importorskip("triton")
@@ -395,14 +395,24 @@ def test_fused_decode_attention_compiles_for_the_h200(dtype):
     signature = {"q_ptr": tensor, "k_ptr": tensor, "v_ptr": tensor, "q_stride": "i32", "k_stride": "i32",
                  "v_stride": "i32", "cos_ptr": "*fp32", "sin_ptr": "*fp32", "positions_ptr": "*i64",
                  "slots_ptr": "*i64", "k_cache_ptr": tensor, "v_cache_ptr": tensor, "table_ptr": "*i32",
-                 "rows_ptr": "*i64", "out_ptr": tensor, "scale": "fp32", "table_stride": "i32"}
+                 "rows_ptr": "*i64", "out_ptr": tensor, "scale": "fp32", "table_stride": "i32",
+                 "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32"}
     constants = dict(NUM_HEADS=14, NUM_KV_HEADS=2, GROUP=7, GROUP_PAD=16, HALF=32, BLOCK_SIZE=16,
-                     BLOCK_N=DECODE_TILE["BLOCK_N"], DOT_PRECISION="ieee" if dtype == "fp32" else "tf32")
+                     BLOCK_N=DECODE_TILE["BLOCK_N"], DOT_PRECISION="ieee" if dtype == "fp32" else "tf32",
+                     NUM_SPLITS=splits)
     # Qwen2.5-0.5B's heads, and the engine's default launch shape
     signature.update(dict.fromkeys(constants, "constexpr"))
     compiled = triton.compile(ASTSource(fn=_rope_store_decode_kernel, signature=signature, constexprs=constants),
                               target=GPUTarget("cuda", 90, 32), options={"num_warps": DECODE_TILE["num_warps"]})
     assert ".target sm_90" in compiled.asm["ptx"] and compiled.asm["cubin"]
+    if splits > 1:  # and the kernel that merges the splits
+        from vibethinker.generate.native.layers.paged_decode_triton import _combine_splits_kernel
+
+        merge = dict(NUM_SPLITS=splits, SPLITS_PAD=splits, HEAD_DIM=64)
+        compiled = triton.compile(ASTSource(fn=_combine_splits_kernel, signature={
+            "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32", "out_ptr": tensor, **dict.fromkeys(merge, "constexpr")},
+            constexprs=merge), target=GPUTarget("cuda", 90, 32), options={"num_warps": 1})
+        assert compiled.asm["cubin"]
 
 
 def _interpreter_shim() -> None:
@@ -461,6 +471,36 @@ def _check_fused_decode_attention() -> None:
         torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
         for cache, expected_cache in zip(caches, expected_caches):
             torch.testing.assert_close(cache, expected_cache, atol=1e-6, rtol=1e-6)
+
+
+def _check_split_decode_attention() -> None:
+    """Split-K decode (several programs per sequence, merged by a second kernel) equals the one-program kernel,
+    including splits left empty by short contexts; decode_splits only splits small batches of long windows."""
+    from vibethinker.generate.native.layers.paged_decode_triton import decode_splits, rope_store_decode_triton
+    from vibethinker.generate.native.layers.rotary import RotaryEmbedding
+
+    generator = torch.Generator().manual_seed(3)
+    block, heads, kv_heads, dim = 16, 14, 2, 64
+    rotary = RotaryEmbedding(1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)), 1024)
+    qkv = torch.randn(4, (heads + 2 * kv_heads) * dim, generator=generator)
+    q, k, v = qkv.split([heads * dim, kv_heads * dim, kv_heads * dim], dim=-1)
+    q, k, v = q.view(4, heads, dim), k.view(4, kv_heads, dim), v.view(4, kv_heads, dim)
+    table = torch.randperm(260, generator=generator)[:256].view(4, 64).int()
+    rows, positions = torch.tensor([2, 0, 1, 3]), torch.tensor([0, 99, 700, 1000])
+    slots = table[rows, positions // block].long() * block + positions % block
+    base = [torch.randn(260 * block, kv_heads, dim, generator=generator) for _ in range(2)]
+    reference_caches = [c.clone() for c in base]
+    reference = rope_store_decode_triton(q, k, v, rotary.cos, rotary.sin, positions, slots, *reference_caches,
+                                         table, rows, dim ** -0.5, block, tile={"BLOCK_N": 64, "num_warps": 4})
+    for splits in (2, 3, 5):
+        caches = [c.clone() for c in base]
+        out = rope_store_decode_triton(q, k, v, rotary.cos, rotary.sin, positions, slots, *caches, table, rows,
+                                       dim ** -0.5, block, tile={"BLOCK_N": 64, "num_warps": 4}, splits=splits)
+        torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+        for cache, expected in zip(caches, reference_caches):
+            assert torch.equal(cache, expected)
+    assert decode_splits(8, 2, 65536, num_sms=132) == 8 and decode_splits(40, 2, 65536, num_sms=132) == 4
+    assert decode_splits(128, 2, 65536, num_sms=132) == 1 and decode_splits(8, 2, 4096, num_sms=132) == 1
 
 
 def _check_triton_sampler() -> None:
@@ -543,7 +583,7 @@ def _check_engine_with_triton_kernels() -> None:
     # of 4 steps and the one-kernel decode attention; kernels with the per-sequence SDPA prefill, single decode
     # steps and separate RoPE + store and attention kernels. Two samples per prompt: the second prefills after a
     # cached prefix.
-    variants = ((False, 512, 1, True), (True, 512, 4, True), (True, 0, 1, False))
+    variants = ((False, 512, 1, True), (True, 512, 4, True), (True, 0, 1, False), (True, 0, 1, True))
     for triton_paths, paged_prefill, window, fused in variants:
         engine = LLMEngine(model.config, EngineConfig(max_num_seqs=8, block_size=4, ignore_eos=True,
                                                       paged_prefill_max_tokens=paged_prefill, decode_window=window,
@@ -551,10 +591,11 @@ def _check_engine_with_triton_kernels() -> None:
         engine.load(live_tensors(model), "test model")
         engine.runner.use_triton = engine.sampler.use_triton = triton_paths
         engines.append(engine)
+    engines[-1].runner.decode_splits = lambda batch: 3  # split-K decode steps
     reference, *kernels = (e.generate(prompts, SamplingParams(temperature=0, max_new_tokens=10, n=2), [])
                            for e in engines)
-    assert [e.stats["paged_prefill_steps"] > 0 for e in engines] == [False, True, False]
-    assert [e.stats["decode_windows"] > 0 for e in engines] == [False, True, False]
+    assert [e.stats["paged_prefill_steps"] > 0 for e in engines] == [False, True, False, False]
+    assert [e.stats["decode_windows"] > 0 for e in engines] == [False, True, False, False]
     for outputs in kernels:
         for a, b in zip(reference, outputs, strict=True):
             assert a.generated_ids == b.generated_ids
@@ -569,6 +610,7 @@ if __name__ == "__main__":  # see test_triton_kernels_under_the_interpreter
     _interpreter_shim()
     _check_triton_decode_attention()
     _check_fused_decode_attention()
+    _check_split_decode_attention()
     _check_triton_sampler()
     _check_fused_kernels()
     _check_engine_with_triton_kernels()

@@ -22,6 +22,10 @@ class EngineConfig(BaseModel):
                                                      "*(our default)*")
     max_num_batched_tokens: int = Field(16384, ge=1, description="Most new tokens in one prefill step; a longer "
                                                                  "prompt still runs, alone. *(our default)*")
+    decode_split_k: bool = Field(True, description=(
+        "Split each decode attention over several programs per sequence (split-K, flash-decoding) when a batch "
+        "has fewer (sequence, KV head) pairs than the GPU has SMs and max_model_len is 8K or more: long contexts "
+        "of a small batch then use the whole GPU. *(our default)*"))
     admission_reserve: float = Field(0.0, ge=0, le=1, description=(
         "Admit a waiting sequence only while the free cache blocks cover this share of what the running "
         "sequences and it still need to reach max_new_tokens; 0: admit whenever its prompt fits and preempt "

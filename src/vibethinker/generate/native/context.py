@@ -31,6 +31,7 @@ class ForwardContext:
     block_table: torch.Tensor | None = None
     use_triton: bool = False  # the Triton kernels (CUDA) instead of the torch code, in every layer
     fused_decode_attention: bool = False  # decode with Triton: RoPE + K/V write + attention in one kernel
+    decode_splits: int = 1  # split-K ways of that kernel (paged_decode_triton.decode_splits)
 
 
 _current: ForwardContext | None = None

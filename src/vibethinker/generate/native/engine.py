@@ -63,7 +63,7 @@ class LLMEngine:
                                    config.admission_reserve)
         self.runner = ModelRunner(self.model, num_blocks, config.block_size, config.max_num_seqs, table_width,
                                   self.kv.table, config.cuda_graphs, config.paged_prefill_max_tokens,
-                                  config.fused_decode_attention, config.prefill_chunk_tokens)
+                                  config.fused_decode_attention, config.prefill_chunk_tokens, config.decode_split_k)
         self.sampler = Sampler(self.runner.use_triton)
         self.stats: dict[str, float] = {}  # of the last generate call
 

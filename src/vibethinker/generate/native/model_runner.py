@@ -64,9 +64,10 @@ class ModelRunner:
     def __init__(self, model: DecoderLM, num_blocks: int, block_size: int, max_num_seqs: int,
                  max_blocks_per_seq: int, host_table: torch.Tensor, cuda_graphs: bool,
                  paged_prefill_max_tokens: int = 0, fused_decode_attention: bool = True,
-                 prefill_chunk_tokens: int | None = None):
+                 prefill_chunk_tokens: int | None = None, split_k: bool = True):
         self.model, self.block_size = model, block_size
         self.prefill_chunk_tokens = prefill_chunk_tokens
+        self.split_k = split_k
         self.paged_prefill_max_tokens = paged_prefill_max_tokens
         self.fused_decode_attention = fused_decode_attention
         self.last_prefill_paged = False  # which attention the last prefill ran (engine stats)
@@ -78,6 +79,8 @@ class ModelRunner:
         # On CPU the host table is the table; on GPU a device copy kept in sync by update_table.
         self.block_table = host_table if self.device.type == "cpu" else host_table.to(self.device)
         self.use_triton = triton_usable(self.device, spec.head_dim)
+        self.num_sms = (torch.cuda.get_device_properties(self.device).multi_processor_count
+                        if self.device.type == "cuda" else 1)
         self.cuda_graphs = cuda_graphs and self.use_triton
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.window_inputs: torch.Tensor | None = None  # (token, position, row) x batch of the last launched window
@@ -228,8 +231,18 @@ class ModelRunner:
         slots = self.block_table[rows, positions // size].long() * size + positions % size
         set_context(ForwardContext(is_prefill=False, slot_mapping=slots, block_size=size, context_lens=positions + 1,
                                    rows=rows, block_table=self.block_table, use_triton=self.use_triton,
-                                   fused_decode_attention=self.fused_decode_attention))
+                                   fused_decode_attention=self.fused_decode_attention,
+                                   decode_splits=self.decode_splits(ids.shape[0])))
         return self.model(ids, positions)
+
+    def decode_splits(self, batch: int) -> int:
+        """Split-K ways of a decode batch's attention (fixed per batch size, so each CUDA graph has its own)."""
+        if not (self.split_k and self.use_triton and self.fused_decode_attention):
+            return 1
+        from vibethinker.generate.native.layers.paged_decode_triton import decode_splits
+
+        return decode_splits(batch, self.model.spec.num_kv_heads, self.block_table.shape[1] * self.block_size,
+                             self.num_sms)
 
     @torch.inference_mode()
     def _capture_graphs(self, max_batch: int) -> None:

@@ -47,7 +47,8 @@ class Attention(nn.Module):
             from vibethinker.generate.native.layers.paged_decode_triton import rope_store_decode_triton
 
             out = rope_store_decode_triton(q, k, v, rotary.cos, rotary.sin, positions, ctx.slot_mapping, self.k_cache,
-                                           self.v_cache, ctx.block_table, ctx.rows, self.scale, ctx.block_size)
+                                           self.v_cache, ctx.block_table, ctx.rows, self.scale, ctx.block_size,
+                                           splits=ctx.decode_splits)
             return out.reshape(q.shape[0], -1)
         if ctx.use_triton:
             from vibethinker.generate.native.layers.fused_triton import rope_store_triton
