@@ -20,8 +20,9 @@ random weights, fp32 master weights + fused AdamW + bf16 autocast, as the traine
   state on an H100), ``micro_batch_size=1``. Then ``new+engine``: the same update with a native
   engine on the GPU whose KV cache (half the free memory) is released for the update, as RL runs it.
 * ``engine``: 16 prompts x 8 samples of 512 random tokens, ``--engine-new-tokens`` each (no stop), bf16.
-  ``new``: chunked prefill of 8192 tokens; ``new+reserve``: also ``admission_reserve=1`` (admit only what can run to
-  its limit); ``baseline``: one-pass prefill (``prefill_chunk_tokens=None``), greedy admission.
+  ``new``: chunked prefill of 8192 tokens and split-K decode where it pays; ``new+reserve``: also
+  ``admission_reserve=1`` (admit only what can run to its limit); ``-splitk`` in a name turns split-K off;
+  ``baseline``: the engine before: one-pass prefill, greedy admission, no split-K.
 
 MFU counts 6N + attention FLOPs per token, ``6 * layers * hidden * document_length`` for causal attention
 (fwd + bwd, the mean context being half the document), over the GPU's dense bf16 peak (H100 / H200 SXM:
@@ -311,9 +312,12 @@ def engine_rows(shape: str, new_tokens: list[int], samples: int, device, variant
     prompts = [torch.randint(1, model.config.vocab_size, (PROMPT,)).tolist() for _ in range(16)]
     for variant in variants:
         for new in new_tokens:
-            settings = dict(prefill_chunk_tokens=None) if variant == "baseline" else {}
-            if variant == "new+reserve":
+            # baseline: one-pass prefill, greedy admission, no split-K (the engine before issue 18)
+            settings = dict(prefill_chunk_tokens=None, decode_split_k=False) if variant == "baseline" else {}
+            if "+reserve" in variant:
                 settings["admission_reserve"] = 1.0
+            if "-splitk" in variant:
+                settings["decode_split_k"] = False
             reset_memory(device)
             engine = LLMEngine(model.config, EngineConfig(max_model_len=PROMPT + new + 16, ignore_eos=True,
                                                           **settings), device=device)
