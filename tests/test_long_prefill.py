@@ -81,3 +81,16 @@ def test_admission_reserve_avoids_preemptions_with_the_same_tokens(varied_tiny):
     assert greedy.engine.stats["preemptions"] > 0
     assert careful.engine.stats["preemptions"] == 0
     assert [c.token_ids for c in careful_out] == [c.token_ids for c in greedy_out]
+
+
+def test_a_prompt_that_leaves_less_than_max_new_tokens_is_counted_and_said(varied_tiny):
+    import pytest
+
+    _, tokenizer, path = varied_tiny
+    prompts = _prompts(tokenizer)
+    longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    generator = NativeGenerator(path, config=EngineConfig(**SETTINGS, max_model_len=longest + 10))
+    with pytest.warns(UserWarning, match="stopped at max_model_len"):
+        out = generator.generate(prompts, SamplingParams(n=1, temperature=1.0, max_new_tokens=30, seed=2))
+    assert generator.engine.stats["window_cut"] >= 1
+    assert all(len(c.token_ids) <= 30 for c in out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections import deque
 from pathlib import Path
 
@@ -96,6 +97,14 @@ class LLMEngine:
         while not self.scheduler.done:
             self.step(sampling)
         self.stats["preemptions"] = self.scheduler.num_preemptions
+        # A prompt long enough that prompt + max_new_tokens passes max_model_len ends at the window, not at its
+        # limit: counted and said, never silent (the recipe check covers max_new_tokens, not each prompt).
+        cut = sum(seq.finish_reason == "length" and seq.num_generated < seq.max_new_tokens for seq in seqs)
+        self.stats["window_cut"] = cut
+        if cut:
+            warnings.warn(f"{cut} of {len(seqs)} sequences stopped at max_model_len = {self.max_model_len} before "
+                          f"max_new_tokens = {sampling.max_new_tokens}: their prompts leave less room than that",
+                          stacklevel=2)
         return seqs
 
     def step(self, sampling: SamplingParams) -> None:
