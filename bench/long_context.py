@@ -12,7 +12,8 @@ random weights, fp32 master weights + fused AdamW + bf16 autocast, as the traine
   each), every token a target. ``new``: :func:`vibethinker.sft.trainer.micro_batch_loss` with gradient
   checkpointing and the automatic attention kernel (chunked output layer, varlen attention). ``baseline``: the
   previous path, full ``[T, V]`` logits cast to fp32 and transformers' SDPA with its materialised mask, with
-  gradient checkpointing too (as the 3B recipe asks). ``new+compile``: ``new`` with each decoder layer compiled.
+  gradient checkpointing too (as the 3B recipe asks). ``new+compile``: ``new`` with each decoder layer compiled;
+  ``new+liger``: ``new`` with Liger's fused RMSNorm / RoPE / SwiGLU kernels (measured last: the patch stays).
 * ``rl``: one update (:func:`vibethinker.rl.trainer.accumulate_gradients` + AdamW) of ``rl_rows`` responses of
   ``seq_len`` tokens after a 512-token prompt. ``new``: chunked log-probs, gradient checkpointing, micro-batches by a
   token budget of 32,768 tokens (one row when longer). ``baseline``: the previous full-logits log-probs with
@@ -51,6 +52,7 @@ from vibethinker.generate.native import EngineConfig, LLMEngine  # noqa: E402
 from vibethinker.generate.native.weights import LiveWeightCopy  # noqa: E402
 from vibethinker.generate.types import SamplingParams  # noqa: E402
 from vibethinker.model.attention_backend import compile_decoder_layers, use_attention_backend  # noqa: E402
+from vibethinker.model.fused_kernels import apply_fused_kernels  # noqa: E402
 from vibethinker.rl.config import RLConfig  # noqa: E402
 from vibethinker.rl.trainer import accumulate_gradients, token_logprobs  # noqa: E402
 from vibethinker.rl.types import TrainingBatch  # noqa: E402
@@ -234,6 +236,49 @@ def compile_layers(model, on: bool) -> None:
             layer._compiled_call_impl = None
 
 
+def sft_liger_rows(model, optimizer, shape: str, seq_lens, device, repeats: int, check_seq_len: int) -> list[dict]:
+    """``new+liger``: the new path with Liger's fused RMSNorm / RoPE / SwiGLU (``fused_kernels``), last because the
+    patch stays on the model; with its own gradient check against the previous path."""
+    reference_batch = packed_row(check_seq_len, model.config.vocab_size, device)
+    model.set_attn_implementation("sdpa")
+    base_loss, _ = baseline_sft_loss(model, reference_batch, device, reference_batch.n_target_tokens)
+    base_loss.backward()
+    base = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    if not apply_fused_kernels(model, "auto"):
+        return []
+    use_attention_backend(model, "auto", packed=True)
+    loss, _ = micro_batch_loss(model, reference_batch, device, reference_batch.n_target_tokens)
+    loss.backward()
+    diff = sum(float((p.grad - base[n]).float().norm() ** 2) for n, p in model.named_parameters()) ** 0.5
+    norm = sum(float(g.float().norm() ** 2) for g in base.values()) ** 0.5
+    model.zero_grad(set_to_none=True)
+    rows = [dict(part="sft", variant="check", compared="liger kernels + chunked head + auto attention",
+                 seq_len=check_seq_len, attention=model.config._attn_implementation,
+                 loss_rel_diff=abs(float(loss) - float(base_loss)) / float(base_loss), grad_rel_diff=diff / norm,
+                 gpu=gpu_name(device))]
+    del base
+    print(json.dumps(rows[-1]), flush=True)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    for seq_len in seq_lens:
+        batch = packed_row(seq_len, model.config.vocab_size, device)
+
+        def step():
+            loss, _ = micro_batch_loss(model, batch, device, batch.n_target_tokens)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        row = dict(part="sft", variant="new+liger", model_shape=shape, seq_len=seq_len, gpu=gpu_name(device),
+                   attention=model.config._attn_implementation, documents=DOCUMENTS)
+        rows.append(measure(row, step, device, repeats, seq_len, flops_per_token(model, seq_len // DOCUMENTS)))
+        optimizer.zero_grad(set_to_none=True)
+        print(json.dumps(rows[-1]), flush=True)
+    model.gradient_checkpointing_disable()
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------------------- RL
 
 def rl_batch(rows: int, seq_len: int, vocab: int, device) -> TrainingBatch:
@@ -350,6 +395,7 @@ def main() -> None:
     parser.add_argument("--seq-lens", default="4096,8192,16384,32768,65536")
     parser.add_argument("--baseline-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--compile-seq-lens", default="16384,32768")
+    parser.add_argument("--liger-seq-lens", default="16384", help="new+liger rows (after RL: the patch stays)")
     parser.add_argument("--rl-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--rl-baseline-seq-lens", default="4096,8192,16384")
     parser.add_argument("--rl-engine-seq-lens", default="16384")
@@ -367,7 +413,7 @@ def main() -> None:
     shape = "tiny" if args.smoke else "qwen2.5-3b"
     if args.smoke:
         args.seq_lens = args.baseline_seq_lens = args.rl_seq_lens = args.rl_baseline_seq_lens = "64,128"
-        args.compile_seq_lens = ""
+        args.compile_seq_lens = args.liger_seq_lens = ""
         args.rl_engine_seq_lens, args.engine_new_tokens, args.engine_samples, args.check_seq_len = "", "32", 16, 64
     parts = set(args.parts.split(","))
     rows: list[dict] = []
@@ -386,6 +432,9 @@ def main() -> None:
         if "rl" in parts:
             rows += rl_rows(model, optimizer, shape, ints(args.rl_seq_lens), ints(args.rl_baseline_seq_lens),
                             args.rl_rows, device, args.repeats, ints(args.rl_engine_seq_lens))
+        if "sft" in parts and args.liger_seq_lens:
+            rows += sft_liger_rows(model, optimizer, shape, ints(args.liger_seq_lens), device, args.repeats,
+                                   args.check_seq_len)
     name = "long_context_smoke.json" if args.smoke else "long_context.json"
     target = Path(args.out) if args.out else (Path(os.environ["OUT"]) / name if os.environ.get("OUT")
                                                else ROOT / "bench" / "results" / name)

@@ -63,3 +63,19 @@ def test_compiled_decoder_layers_give_the_eager_loss_and_gradients(tiny_checkpoi
     compiled_loss, compiled_grad = loss_and_grad()
     torch.testing.assert_close(compiled_loss, eager_loss, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(compiled_grad, eager_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_fused_kernels_apply_only_where_they_run(tiny_checkpoint):
+    import importlib.util
+
+    import pytest
+
+    from vibethinker.model.fused_kernels import apply_fused_kernels
+
+    model = load_model(tiny_checkpoint, device="cpu")
+    before = type(model.model.norm).forward
+    assert apply_fused_kernels(model, "auto") is False and apply_fused_kernels(model, "off") is False
+    assert type(model.model.norm).forward is before  # nothing patched on CPU
+    expected = "runs on CUDA only" if importlib.util.find_spec("liger_kernel") else "needs the liger-kernel package"
+    with pytest.raises(ValueError, match=expected):
+        apply_fused_kernels(model, "liger")

@@ -35,7 +35,8 @@ def _checkpoint(tmp_path, config: BaseModel):
 def test_resumable_fields_come_from_the_configs_metadata():
     # The sets the trainers used to keep by hand, now declared on the fields themselves.
     # (the attention kernel and releasing the engine's cache change memory and speed, not the run's results)
-    assert resumable_fields(SFTConfig) == {"save_every", "log_every", "device", "attention", "torch_compile"}
+    assert resumable_fields(SFTConfig) == {"save_every", "log_every", "device", "attention", "torch_compile",
+                                           "fused_kernels"}
     assert resumable_fields(RLConfig) == {"save_every", "log_every", "device", "generation_batch_size",
                                           "generation_backend", "eval_every", "eval_samples", "torch_compile",
                                           "release_kv_cache"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from vibethinker.model.attention_backend import AttentionChoice
+from vibethinker.model.fused_kernels import FusedKernels
 from vibethinker.sampling import SamplingOwner, sampling_with_defaults
 from vibethinker.utils.fields import resumable
 
@@ -51,6 +52,10 @@ class SFTConfig(BaseModel):
         "Compile each decoder layer with torch.compile (one graph serves every layer; shapes that change get "
         "dynamic ones): fuses the norms, rotary and SwiGLU elementwise work of the training forward and backward. "
         "Costs compilation once (about a minute for a 3B model). *(our default: off, as TRL's torch_compile)*"))
+    fused_kernels: FusedKernels = resumable("auto", description=(
+        "Liger-Kernel's fused RMSNorm, RoPE and SwiGLU kernels in the training forward and backward "
+        "(model/fused_kernels.py): 'auto' on CUDA when liger-kernel is installed, 'liger' required, 'off'. "
+        "*(our default)*"))
     attention: AttentionChoice = resumable("auto", description=(
         "Attention kernel of the training forward: 'auto' runs packed rows on CUDA through a varlen kernel "
         "(flash-attn's when installed, else FlexAttention's block-sparse document mask): causal cost and no "

@@ -19,6 +19,7 @@ import torch
 
 from vibethinker.data.records import Problem
 from vibethinker.model.attention_backend import compile_decoder_layers, use_attention_backend
+from vibethinker.model.fused_kernels import apply_fused_kernels
 from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.sft.config import SFTConfig
 from vibethinker.sft.packing import (
@@ -139,6 +140,7 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     if config.gradient_checkpointing:
         run.model.gradient_checkpointing_enable()
     use_attention_backend(run.model, config.attention, config.packing)
+    apply_fused_kernels(run.model, config.fused_kernels)
     if config.torch_compile:
         compile_decoder_layers(run.model)
     data = prepare_data(run.tokenizer, problems, config)
