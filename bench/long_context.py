@@ -236,9 +236,12 @@ def compile_layers(model, on: bool) -> None:
             layer._compiled_call_impl = None
 
 
-def sft_liger_rows(model, optimizer, shape: str, seq_lens, device, repeats: int, check_seq_len: int) -> list[dict]:
+def sft_liger_rows(model, optimizer, shape: str, seq_lens, device, repeats: int, check_seq_len: int,
+                   kept_layers=()) -> list[dict]:
     """``new+liger``: the new path with Liger's fused RMSNorm / RoPE / SwiGLU (``fused_kernels``), last because the
-    patch stays on the model; with its own gradient check against the previous path."""
+    patch stays on the model; with its own gradient check against the previous path. Then, for each count in
+    ``kept_layers``, the same step with that many decoder layers not checkpointed (``-ckptN``: N layers recompute),
+    selective checkpointing that spends memory left over on less recomputation."""
     reference_batch = packed_row(check_seq_len, model.config.vocab_size, device)
     model.set_attn_implementation("sdpa")
     base_loss, _ = baseline_sft_loss(model, reference_batch, device, reference_batch.n_target_tokens)
@@ -261,20 +264,25 @@ def sft_liger_rows(model, optimizer, shape: str, seq_lens, device, repeats: int,
     print(json.dumps(rows[-1]), flush=True)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
-    for seq_len in seq_lens:
-        batch = packed_row(seq_len, model.config.vocab_size, device)
+    layers = model.get_decoder().layers
+    for kept in [0] + list(kept_layers):
+        for index, layer in enumerate(layers):  # the first ``kept`` layers keep their activations
+            layer.gradient_checkpointing = index >= kept
+        for seq_len in seq_lens:
+            batch = packed_row(seq_len, model.config.vocab_size, device)
 
-        def step():
-            loss, _ = micro_batch_loss(model, batch, device, batch.n_target_tokens)
-            loss.backward()
-            optimizer.step()
+            def step():
+                loss, _ = micro_batch_loss(model, batch, device, batch.n_target_tokens)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+            row = dict(part="sft", variant="new+liger" + (f"-ckpt{len(layers) - kept}" if kept else ""),
+                       model_shape=shape, seq_len=seq_len, gpu=gpu_name(device), checkpointed_layers=len(layers) - kept,
+                       attention=model.config._attn_implementation, documents=DOCUMENTS)
+            rows.append(measure(row, step, device, repeats, seq_len, flops_per_token(model, seq_len // DOCUMENTS)))
             optimizer.zero_grad(set_to_none=True)
-
-        row = dict(part="sft", variant="new+liger", model_shape=shape, seq_len=seq_len, gpu=gpu_name(device),
-                   attention=model.config._attn_implementation, documents=DOCUMENTS)
-        rows.append(measure(row, step, device, repeats, seq_len, flops_per_token(model, seq_len // DOCUMENTS)))
-        optimizer.zero_grad(set_to_none=True)
-        print(json.dumps(rows[-1]), flush=True)
+            print(json.dumps(rows[-1]), flush=True)
     model.gradient_checkpointing_disable()
     return rows
 
@@ -302,11 +310,11 @@ def baseline_token_logprobs(model, input_ids, temperature, mask=None):
     return logprobs, -(dist.exp() * dist).sum(-1)
 
 
-def rl_rows(model, optimizer, shape: str, seq_lens, baseline_lens, rows_per_update: int, device, repeats: int,
-            engine_lens) -> list[dict]:
+def rl_rows(model, optimizer, shape: str, variants, rows_per_update: int, device, repeats: int) -> list[dict]:
+    """``variants``: ``(name, lengths)`` pairs among new, baseline, new+engine, new+liger (after the SFT Liger
+    rows, which patched the model)."""
     out = []
     model.train()
-    variants = [("new", seq_lens), ("baseline", baseline_lens), ("new+engine", engine_lens)]
     for variant, lengths in variants:
         for seq_len in lengths:
             batch = rl_batch(rows_per_update, seq_len, model.config.vocab_size, device)
@@ -396,6 +404,8 @@ def main() -> None:
     parser.add_argument("--baseline-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--compile-seq-lens", default="16384,32768")
     parser.add_argument("--liger-seq-lens", default="16384", help="new+liger rows (after RL: the patch stays)")
+    parser.add_argument("--liger-kept-layers", default="", help="new+liger-ckptN rows: layers not checkpointed")
+    parser.add_argument("--rl-liger-seq-lens", default="8192", help="RL new+liger rows (after the SFT Liger rows)")
     parser.add_argument("--rl-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--rl-baseline-seq-lens", default="4096,8192,16384")
     parser.add_argument("--rl-engine-seq-lens", default="16384")
@@ -430,11 +440,16 @@ def main() -> None:
             rows += sft_rows(model, optimizer, shape, ints(args.seq_lens), ints(args.baseline_seq_lens),
                              ints(args.compile_seq_lens), device, args.repeats)
         if "rl" in parts:
-            rows += rl_rows(model, optimizer, shape, ints(args.rl_seq_lens), ints(args.rl_baseline_seq_lens),
-                            args.rl_rows, device, args.repeats, ints(args.rl_engine_seq_lens))
+            rows += rl_rows(model, optimizer, shape, [("new", ints(args.rl_seq_lens)),
+                                                      ("baseline", ints(args.rl_baseline_seq_lens)),
+                                                      ("new+engine", ints(args.rl_engine_seq_lens))],
+                            args.rl_rows, device, args.repeats)
         if "sft" in parts and args.liger_seq_lens:
             rows += sft_liger_rows(model, optimizer, shape, ints(args.liger_seq_lens), device, args.repeats,
-                                   args.check_seq_len)
+                                   args.check_seq_len, ints(args.liger_kept_layers))
+            if "rl" in parts and rows[-1:] and rows[-1]["variant"].startswith("new+liger"):
+                rows += rl_rows(model, optimizer, shape, [("new+liger", ints(args.rl_liger_seq_lens))], args.rl_rows,
+                                device, args.repeats)
     name = "long_context_smoke.json" if args.smoke else "long_context.json"
     target = Path(args.out) if args.out else (Path(os.environ["OUT"]) / name if os.environ.get("OUT")
                                                else ROOT / "bench" / "results" / name)

@@ -39,7 +39,7 @@ def test_resumable_fields_come_from_the_configs_metadata():
                                            "fused_kernels"}
     assert resumable_fields(RLConfig) == {"save_every", "log_every", "device", "generation_batch_size",
                                           "generation_backend", "eval_every", "eval_samples", "torch_compile",
-                                          "release_kv_cache"}
+                                          "release_kv_cache", "fused_kernels"}
 
 
 def test_resume_accepts_resumable_changes_and_names_the_others(tmp_path):

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vibethinker.model.fused_kernels import FusedKernels
 from vibethinker.sampling import SamplingOwner, sampling_with_defaults
 from vibethinker.utils.fields import resumable
 
@@ -83,6 +84,10 @@ class RLConfig(SamplingOwner):
         "changes a second one for dynamic widths (about 3 min), after which widths no longer recompile. On "
         "bench/rl_vs_trl.py's step the update took 0.23 s instead of 0.35 s (bench/RESULTS.md). Generation is "
         "unaffected. *(our default: off, as TRL's torch_compile)*"))
+    fused_kernels: FusedKernels = resumable("auto", description=(
+        "Liger-Kernel's fused RMSNorm / RoPE / SwiGLU Triton kernels in the trainer's forward and backward "
+        "(model/fused_kernels.py): 'auto' on CUDA when liger-kernel is installed, 'liger' required, 'off'. The "
+        "same values up to rounding; the rollout engine has its own kernels. *(our default: auto)*"))
     max_grad_norm: float = Field(1.0, gt=0, description="Clip the global gradient norm to this value.")
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas *(our default)*.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay *(our default 0)*.")

@@ -32,6 +32,7 @@ from vibethinker.data.records import Problem
 from vibethinker.generate import make_generator
 from vibethinker.generate.types import Generator
 from vibethinker.model.checkpoint import load_model
+from vibethinker.model.fused_kernels import apply_fused_kernels
 from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.report.plots import plot_metric_grid
 from vibethinker.rl.config import RLConfig
@@ -327,6 +328,9 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
         ref_model = load_model(model_path, device=run.device, dtype=dtype).eval().requires_grad_(False)
     if config.gradient_checkpointing:
         run.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    apply_fused_kernels(run.model, config.fused_kernels)
+    if ref_model is not None:
+        apply_fused_kernels(ref_model, config.fused_kernels)
     generator = make_generator((run.model, run.tokenizer), backend=config.generation_backend,
                                batch_size=config.generation_batch_size)
     # Compiled, the function still trains the model's own parameters: the optimiser, generator and saving see them.
