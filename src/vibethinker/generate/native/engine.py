@@ -14,6 +14,7 @@ import os
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -67,6 +68,10 @@ class LLMEngine:
                                   config.fused_decode_attention, config.prefill_chunk_tokens, config.decode_split_k)
         self.sampler = Sampler(self.runner.use_triton)
         self.stats: dict[str, float] = {}  # of the last generate call
+        # Online serving (.online): True when requests arrived or were cancelled, so that a decode batch stops
+        # chaining windows and the loop can admit or drop them.
+        self.interrupted: Callable[[], bool] = lambda: False
+        self.after_tokens: Callable[[list[Sequence]], None] | None = None  # called after tokens were appended
 
     def load(self, tensors, source: str) -> None:
         load_weights(self.model, tensors, source)
@@ -89,9 +94,7 @@ class LLMEngine:
             self.runner.allocate_cache()
         self.kv.reset()  # cached prefixes were computed with the previous weights
         self.scheduler.stop_ids, self.scheduler.num_preemptions = frozenset(stop_ids), 0
-        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, decode_windows=0,
-                          follow_on_windows=0, prefill_tokens=0,
-                          decode_tokens=0, decode_context_tokens=0, prefill_seconds=0.0, decode_seconds=0.0)
+        self.reset_stats()
         for seq in seqs:
             self.scheduler.add(seq)
         while not self.scheduler.done:
@@ -107,9 +110,19 @@ class LLMEngine:
                           stacklevel=2)
         return seqs
 
-    def step(self, sampling: SamplingParams) -> None:
+    def reset_stats(self) -> None:
+        self.stats = dict(prefill_steps=0, paged_prefill_steps=0, decode_steps=0, decode_windows=0,
+                          follow_on_windows=0, prefill_tokens=0,
+                          decode_tokens=0, decode_context_tokens=0, prefill_seconds=0.0, decode_seconds=0.0)
+
+    def step(self, sampling: SamplingParams | None = None) -> None:
+        """One prefill or decode batch of the scheduler; ``sampling`` None: each sequence's own settings."""
         started = time.perf_counter()
         seqs, is_prefill = self.scheduler.schedule()
+        if not seqs:  # everything waiting was cancelled or preempted itself
+            return
+        if sampling is None:
+            sampling = [seq.sampling for seq in seqs]
         window = 1 if is_prefill else self._decode_window(seqs)
         self.runner.update_table(self.kv.table, self.kv.take_dirty_rows())
         seeds, lengths = [seq.seed for seq in seqs], [len(seq) for seq in seqs]
@@ -121,12 +134,15 @@ class LLMEngine:
             # The noise of the token at index len(seq) depends on the sample's seed and that index only.
             tokens, logprobs = self.sampler(logits, sampling, seeds, lengths)
             self.scheduler.postprocess(seqs, [[t] for t in tokens], [[lp] for lp in logprobs], self.config.ignore_eos)
+            if self.after_tokens is not None:
+                self.after_tokens(seqs)
         else:
             self._decode(seqs, window, sampling, seeds, lengths)
         # The device-to-host copy of the tokens has waited for the device: the host clock times the whole step.
         self.stats["prefill_seconds" if is_prefill else "decode_seconds"] += time.perf_counter() - started
 
-    def _decode(self, seqs: list[Sequence], window: int, sampling: SamplingParams, seeds: list[int],
+    def _decode(self, seqs: list[Sequence], window: int, sampling: SamplingParams | list[SamplingParams],
+                seeds: list[int],
                 lengths: list[int]) -> None:
         """Decode windows of ``seqs``: ``window`` steps on the device, then each step's tokens appended in order; a
         sequence that stopped inside a window keeps none of the later ones.
@@ -152,6 +168,8 @@ class LLMEngine:
             tokens, logprobs = pending.result()
             read += steps
             kept = self.scheduler.postprocess(seqs, tokens.T.tolist(), logprobs.T.tolist(), self.config.ignore_eos)
+            if self.after_tokens is not None:
+                self.after_tokens(seqs)
             stats = self.stats
             stats["decode_windows"] += steps > 1
             stats["decode_steps"] += max(kept)
@@ -160,7 +178,8 @@ class LLMEngine:
             stats["decode_context_tokens"] += sum(k * (n - k) + k * (k - 1) // 2 for k, n in
                                                   zip(kept, (len(seq) for seq in seqs)))
 
-    def _launch_window(self, seqs: list[Sequence], window: int, sampling: SamplingParams, seeds: list[int],
+    def _launch_window(self, seqs: list[Sequence], window: int, sampling: SamplingParams | list[SamplingParams],
+                       seeds: list[int],
                        positions: list[int], retired: list[int] | None) -> PendingWindow:
         """Queue one window; ``positions`` are the lengths of the sequences when it starts (its noise keys)."""
         step_keys = None
@@ -182,7 +201,8 @@ class LLMEngine:
         off, windows of one step, sequences waiting to be admitted (they get the slots of the stopped ones at the
         next schedule), a batch whose running sequences would now fit a smaller CUDA graph, no generation left, or
         cache blocks short (reserved all or none, for every sequence not known to have stopped)."""
-        if not self.config.overlap_windows or self._configured_window() < 2 or self.scheduler.waiting:
+        if not self.config.overlap_windows or self._configured_window() < 2 or self.scheduler.waiting \
+                or self.interrupted():
             return 0
         running = [seq for seq in seqs if seq.status is Status.RUNNING]
         if not running or graph_bucket(len(running)) != graph_bucket(len(seqs)):
@@ -206,9 +226,12 @@ class LLMEngine:
 
     def _window_length(self, seqs: list[Sequence], unread: int = 0) -> int:
         """The configured window, cut to the longest generation ``seqs`` have left and short enough that none
-        passes max_model_len, counting ``unread`` steps already queued (may be below 1)."""
+        passes max_model_len nor its thinking budget (whose forced tokens go in one-step windows), counting
+        ``unread`` steps already queued (may be below 1)."""
+        budget = min((room for seq in seqs if (room := seq.budget_room()) is not None), default=1 << 30)
         return min(self._configured_window(), max(seq.max_new_tokens - seq.num_generated for seq in seqs) - unread,
-                   min(self.max_model_len - len(seq) + 1 for seq in seqs) - unread)
+                   min(self.max_model_len - len(seq) + 1 for seq in seqs) - unread,
+                   budget - unread if unread else max(1, budget))
 
     def _check_fits(self, index: int, prompt_len: int, max_new_tokens: int) -> None:
         if prompt_len == 0:

@@ -61,11 +61,19 @@ class Sampler:
         packed = torch.stack([tokens.double(), logprobs.double()]).cpu()  # one device->host copy
         return packed[0].long().tolist(), packed[1].tolist()
 
-    def sample(self, logits: torch.Tensor, sampling: SamplingParams, seeds: list[int], positions: list[int],
-               keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, logits: torch.Tensor, sampling: SamplingParams | list[SamplingParams], seeds: list[int],
+               positions: list[int], keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`__call__`, but (tokens int64, log-probs fp32) stay on the device. With ``keys`` (the
         Triton kernel's seeds and positions, already on the device) nothing waits for the device, so several
-        decode steps can be queued back to back."""
+        decode steps can be queued back to back. ``sampling`` may be one setting per row (online requests):
+        rows of equal settings are drawn together, each row's noise still its seed's and position's."""
+        if isinstance(sampling, list):
+            groups: dict[tuple, list[int]] = {}
+            for row, params in enumerate(sampling):
+                groups.setdefault((params.temperature, params.top_k, params.top_p), []).append(row)
+            if len(groups) > 1:
+                return self._sample_groups(logits, sampling, groups, seeds, positions, keys)
+            sampling = sampling[0]
         greedy = sampling.greedy
         temperature = 1.0 if greedy else sampling.temperature
         floors = None
@@ -81,6 +89,17 @@ class Sampler:
         else:
             row_seeds = [row_seed(seed, position) for seed, position in zip(seeds, positions)]
             tokens, logprobs = self._torch(logits, temperature, row_seeds, floors, noise=not greedy)
+        return tokens, logprobs
+
+    def _sample_groups(self, logits, sampling, groups, seeds, positions, keys) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+        logprobs = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)
+        for rows in groups.values():
+            index = torch.tensor(rows, device=logits.device)
+            group_tokens, group_logprobs = self.sample(
+                logits.index_select(0, index), sampling[rows[0]], [seeds[r] for r in rows],
+                [positions[r] for r in rows], None if keys is None else keys.index_select(1, index))
+            tokens[index], logprobs[index] = group_tokens, group_logprobs
         return tokens, logprobs
 
     @staticmethod

@@ -92,6 +92,18 @@ class Scheduler:
         final = min(seq.num_prompt_tokens + seq.max_new_tokens, self.max_model_len)
         return max(0, self.kv.blocks_for(final) - self.kv.blocks_for(len(seq)))
 
+    def drop_cancelled(self) -> list[Sequence]:
+        """End the cancelled sequences between forward passes: their blocks and slots are free at once."""
+        dropped = [seq for seq in (*self.waiting, *self.running) if seq.cancelled]
+        if dropped:
+            self.waiting = deque(seq for seq in self.waiting if not seq.cancelled)
+            self.running = deque(seq for seq in self.running if not seq.cancelled)
+            for seq in dropped:
+                if seq.status is Status.RUNNING:
+                    self.kv.release(seq)
+                seq.finish_reason, seq.status = "abort", Status.FINISHED
+        return dropped
+
     def _preempt(self, seq: Sequence) -> None:
         self.kv.release(seq)
         seq.status, seq.num_cached_tokens = Status.WAITING, 0
@@ -108,10 +120,18 @@ class Scheduler:
             if seq.status is not Status.RUNNING:
                 kept.append(0)
                 continue
+            if seq.cancelled:
+                seq.finish_reason, seq.status, finished = "abort", Status.FINISHED, True
+                self.kv.release(seq)
+                kept.append(0)
+                continue
+            if seq.forced:  # the thinking budget's end-of-reasoning tokens, one per (one-step) window
+                drawn, drawn_logprobs = [seq.forced.pop(0)], [0.0]
+            stop_ids = self.stop_ids if seq.stop_ids is None else seq.stop_ids
             room = min(seq.max_new_tokens - seq.num_generated, self.max_model_len - len(seq))
             stop_at = None
-            if not ignore_eos and not self.stop_ids.isdisjoint(drawn):
-                stop_at = next(j for j, token in enumerate(drawn) if token in self.stop_ids)
+            if not ignore_eos and not stop_ids.isdisjoint(drawn):
+                stop_at = next(j for j, token in enumerate(drawn) if token in stop_ids)
             if stop_at is not None and stop_at < room:  # a stop token on the last allowed position still stops
                 take, reason = stop_at + 1, "stop"
             elif len(drawn) >= room:
@@ -120,6 +140,7 @@ class Scheduler:
                 take, reason = len(drawn), None
             seq.token_ids.extend(drawn[:take])
             seq.logprobs.extend(drawn_logprobs[:take])
+            seq.note_generated(take)
             kept.append(take)
             if reason is not None:
                 seq.finish_reason, seq.status, finished = reason, Status.FINISHED, True
