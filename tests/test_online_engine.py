@@ -24,12 +24,14 @@ class Collector:
         self.logprobs = [[] for _ in range(n)]
         self.reasons: list[str | None] = [None] * n
         self.chunks = [0] * n
+        self.top = [[] for _ in range(n)]
         self.done = threading.Event()
 
     def __call__(self, out) -> None:
         self.tokens[out.sample_index] += out.token_ids
         self.logprobs[out.sample_index] += out.logprobs
         self.chunks[out.sample_index] += 1
+        self.top[out.sample_index] += out.top_logprobs or []
         if out.finish_reason is not None:
             self.reasons[out.sample_index] = out.finish_reason
             if all(r is not None for r in self.reasons):
@@ -155,3 +157,30 @@ def test_refusals_and_a_full_queue(served):
                 online.submit(OnlineRequest("b", [5, 6], SamplingParams(max_new_tokens=4), [0], Collector(1)))
     finally:
         online.close()
+
+
+def test_top_logprobs_are_the_models_distribution(served, varied_tiny):
+    import torch
+
+    model, _, _ = varied_tiny
+    generator, tokenizer = served
+    online = OnlineEngine(generator.engine)
+    try:
+        collector = Collector(1)
+        prompt = _prompt_ids(tokenizer, "What is 3 plus 4?")
+        online.submit(OnlineRequest("t", prompt, SamplingParams(temperature=0.8, seed=2, max_new_tokens=12,
+                                                                stop_token_ids=[299]), [299], collector,
+                                    top_logprobs=3))
+        assert collector.done.wait(30)
+    finally:
+        online.close()
+    seq = generator.engine.generate([prompt], SamplingParams(temperature=0.8, seed=2, max_new_tokens=12,
+                                                             stop_token_ids=[299]), [299])[0]
+    assert collector.tokens[0] == seq.generated_ids
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + seq.generated_ids])).logits[0, len(prompt) - 1:-1].float()
+    expected = torch.log_softmax(logits / 0.8, dim=-1).topk(3, dim=-1)
+    got = collector.top[0]
+    assert len(got) == len(seq.generated_ids)
+    assert [[t for t, _ in row] for row in got] == expected.indices.tolist()
+    torch.testing.assert_close(torch.tensor([[v for _, v in row] for row in got]), expected.values, atol=1e-4, rtol=0)

@@ -132,8 +132,12 @@ class LLMEngine:
             self.stats["paged_prefill_steps"] += self.runner.last_prefill_paged
             self.stats["prefill_tokens"] += sum(len(seq) - seq.num_cached_tokens for seq in seqs)
             # The noise of the token at index len(seq) depends on the sample's seed and that index only.
+            top_k = max(seq.top_logprobs for seq in seqs)
+            tops = [self.sampler.top_logprobs(logits, sampling, top_k)] if top_k else []
             tokens, logprobs = self.sampler(logits, sampling, seeds, lengths)
-            self.scheduler.postprocess(seqs, [[t] for t in tokens], [[lp] for lp in logprobs], self.config.ignore_eos)
+            kept = self.scheduler.postprocess(seqs, [[t] for t in tokens], [[lp] for lp in logprobs],
+                                              self.config.ignore_eos)
+            self._record_tops(seqs, tops, kept)
             if self.after_tokens is not None:
                 self.after_tokens(seqs)
         else:
@@ -168,6 +172,7 @@ class LLMEngine:
             tokens, logprobs = pending.result()
             read += steps
             kept = self.scheduler.postprocess(seqs, tokens.T.tolist(), logprobs.T.tolist(), self.config.ignore_eos)
+            self._record_tops(seqs, pending.tops, kept)
             if self.after_tokens is not None:
                 self.after_tokens(seqs)
             stats = self.stats
@@ -189,12 +194,30 @@ class LLMEngine:
             step_keys = sampling_keys(seeds, positions, self.runner.device).repeat(window, 1, 1)
             step_keys[:, 1] += torch.arange(window, device=step_keys.device)[:, None]  # no copy from the host
 
+        top_k = max(seq.top_logprobs for seq in seqs)
+        tops: list[torch.Tensor] = []
+
         def sample(logits: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+            if top_k:
+                tops.append(self.sampler.top_logprobs(logits, sampling, top_k))
             if step_keys is not None:  # the keys carry step w's positions; the positions argument goes unread
                 return self.sampler.sample(logits, sampling, seeds, positions, step_keys[w])
             return self.sampler.sample(logits, sampling, seeds, [position + w for position in positions])
 
-        return self.runner.launch_window(seqs, window, sample, retired)
+        pending = self.runner.launch_window(seqs, window, sample, retired)
+        pending.tops = tops
+        return pending
+
+    @staticmethod
+    def _record_tops(seqs: list[Sequence], tops: list[torch.Tensor], kept: list[int]) -> None:
+        """Each sequence's top log-probs of the steps it kept (``tops[w]``: (2, rows, k) ids and values)."""
+        if not tops:
+            return
+        host = torch.stack(tops).cpu()  # (steps, 2, rows, k)
+        for i, (seq, k) in enumerate(zip(seqs, kept)):
+            for w in range(k if seq.top_logprobs else 0):
+                seq.top.append(list(zip(host[w, 0, i, :seq.top_logprobs].long().tolist(),
+                                        host[w, 1, i, :seq.top_logprobs].tolist())))
 
     def _follow_on_window(self, seqs: list[Sequence], unread: int) -> int:
         """Steps of a window to queue behind the ``unread`` steps of this batch not yet read; 0 for none: overlap

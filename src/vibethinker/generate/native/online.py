@@ -57,6 +57,7 @@ class SampleOutput:
     error: str | None = None
     num_prompt_tokens: int = 0
     num_cached_tokens: int = 0
+    top_logprobs: list[list[tuple[int, float]]] | None = None  # per new token, when the request asked for them
 
 
 @dataclass
@@ -71,6 +72,7 @@ class OnlineRequest:
     on_output: Callable[[SampleOutput], None]
     thinking_budget: int | None = None
     think_end_ids: tuple[int, ...] = ()
+    top_logprobs: int = 0
 
 
 class OnlineEngine:
@@ -79,7 +81,7 @@ class OnlineEngine:
         self.max_waiting = max_waiting
         self._lock = threading.Condition()
         self._incoming: list[tuple[OnlineRequest, list[Sequence]]] = []
-        self._cancelled: set[str] = set()
+        self._cancelled: set[tuple[str, int | None]] = set()  # (request id, sample index or None: all)
         # request id -> (request, its samples, tokens sent per sample: None once its end was sent)
         self._active: dict[str, tuple[OnlineRequest, list[Sequence], list[int | None]]] = {}
         self._closing = self._stopped = False
@@ -109,7 +111,8 @@ class OnlineEngine:
         for s in range(sampling.n):
             seq = Sequence(0, s, list(request.prompt_ids), len(request.prompt_ids), sampling.max_new_tokens,
                            row_seed(prompt_seed, s), sampling=sampling, stop_ids=stop_ids, request_id=request.request_id,
-                           thinking_budget=request.thinking_budget, think_end_ids=tuple(request.think_end_ids))
+                           thinking_budget=request.thinking_budget, think_end_ids=tuple(request.think_end_ids),
+                           top_logprobs=request.top_logprobs)
             if request.thinking_budget == 0:
                 seq.forced, seq.thinking_done = list(request.think_end_ids), True
             seqs.append(seq)
@@ -126,10 +129,11 @@ class OnlineEngine:
             self.counters["requests"] += 1
             self._lock.notify()
 
-    def cancel(self, request_id: str) -> None:
-        """End the request's samples (finish reason ``abort``); unknown or finished ids are ignored."""
+    def cancel(self, request_id: str, sample_index: int | None = None) -> None:
+        """End the request's samples, or the one ``sample_index`` (finish reason ``abort``: a client gone, or a stop
+        string found by the caller); unknown or finished ids are ignored."""
         with self._lock:
-            self._cancelled.add(request_id)
+            self._cancelled.add((request_id, sample_index))
             self._lock.notify()
 
     def close(self, cancel: bool = False, timeout: float | None = None) -> None:
@@ -137,8 +141,8 @@ class OnlineEngine:
         with self._lock:
             self._closing = True
             if cancel:
-                self._cancelled.update(self._active)
-                self._cancelled.update(r.request_id for r, _ in self._incoming)
+                self._cancelled.update((rid, None) for rid in self._active)
+                self._cancelled.update((r.request_id, None) for r, _ in self._incoming)
             self._lock.notify()
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._thread.is_alive() and (self._active or self._incoming):
@@ -175,9 +179,9 @@ class OnlineEngine:
                 self.counters["prompt_tokens"] += len(request.prompt_ids)
                 for seq in seqs:
                     self.engine.scheduler.add(seq)
-            for request_id in cancelled:
+            for request_id, sample in cancelled:
                 for seq in self._active.get(request_id, (None, ()))[1]:
-                    seq.cancelled = True
+                    seq.cancelled = seq.cancelled or sample is None or seq.sample_index == sample
             if cancelled:
                 self._emit(self.engine.scheduler.drop_cancelled())
             if self.engine.scheduler.done:
@@ -203,7 +207,8 @@ class OnlineEngine:
             request.on_output(SampleOutput(request.request_id, i, new_ids, seq.logprobs[sent[i]:],
                                            seq.finish_reason if finished else None,
                                            num_prompt_tokens=seq.num_prompt_tokens,
-                                           num_cached_tokens=seq.num_cached_tokens))
+                                           num_cached_tokens=seq.num_cached_tokens,
+                                           top_logprobs=seq.top[sent[i]:] if seq.top_logprobs else None))
             self.counters["generation_tokens"] += len(new_ids)
             sent[i] = None if finished else seq.num_generated
             if finished and all(n is None for n in sent):

@@ -91,6 +91,16 @@ class Sampler:
             tokens, logprobs = self._torch(logits, temperature, row_seeds, floors, noise=not greedy)
         return tokens, logprobs
 
+    @staticmethod
+    def top_logprobs(logits: torch.Tensor, sampling: SamplingParams | list[SamplingParams], k: int) -> torch.Tensor:
+        """(2, rows, k) on the device: the ``k`` most likely token ids (as floats) and their log-probs under each
+        row's reported distribution, ``log_softmax(logits / T)`` (T = 1 when greedy), before top-k / top-p."""
+        rows = sampling if isinstance(sampling, list) else [sampling] * logits.shape[0]
+        inverse = torch.tensor([1.0 / (1.0 if p.greedy else p.temperature) for p in rows], device=logits.device)
+        log_dist = torch.log_softmax(logits.float() * inverse[:, None], dim=-1)
+        values, ids = torch.topk(log_dist, min(k, log_dist.shape[-1]), dim=-1)
+        return torch.stack([ids.float(), values])
+
     def _sample_groups(self, logits, sampling, groups, seeds, positions, keys) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
         logprobs = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)

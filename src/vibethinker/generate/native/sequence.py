@@ -44,6 +44,8 @@ class Sequence:
     think_end_ids: tuple[int, ...] = ()
     thinking_done: bool = False  # think_end_ids generated or forced
     forced: list[int] = field(default_factory=list)  # tokens to append instead of the next sampled ones
+    top_logprobs: int = 0  # alternatives to report per generated token (OpenAI's top_logprobs)
+    top: list[list[tuple[int, float]]] = field(default_factory=list)  # (token id, log-prob), most likely first
 
     def __len__(self) -> int:
         return len(self.token_ids)
