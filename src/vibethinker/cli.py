@@ -250,8 +250,10 @@ def import_gguf_command(
 def _register_subcommands() -> None:
     from vibethinker.data.tools_cli import data_app
     from vibethinker.eval.clr.command import clr_command
+    from vibethinker.serve.command import serve_command
 
     app.command("clr")(clr_command)
+    app.command("serve")(serve_command)
     app.add_typer(model_app, name="model", help="Model tools: import a GGUF checkpoint.")
     app.add_typer(data_app, name="data", help="Data tools: convert public formats, decontaminate against eval sets.")
 
