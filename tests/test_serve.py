@@ -185,6 +185,8 @@ def test_verified_best_of_n(server, select):
         assert 0.0 <= extension["clr_margin"] <= 1.0
         assert max(c["reliability"] for c in extension["clusters"]) > 0  # the "a + b = c" claims were checked
     assert response.usage.completion_tokens == samples.usage.completion_tokens  # all k samples counted
+    # one prefill: the other samples read the prompt's full blocks from the cache
+    assert response.usage.prompt_tokens_details.cached_tokens >= response.usage.prompt_tokens // 16 * 16 - 16 > 0
 
 
 def _error(response: httpx.Response) -> dict:
