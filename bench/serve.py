@@ -69,8 +69,11 @@ def free_port() -> int:
 
 def start(command: list[str], url: str, log: Path, timeout: float = 300) -> subprocess.Popen:
     handle = log.open("w")
+    # transformers serve's /v1/models scans the Hub cache and fails (500) where that folder does not exist
+    cache = log.parent / "hf_hub_cache"
+    cache.mkdir(exist_ok=True)
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                               env=dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_CACHE=str(cache)))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

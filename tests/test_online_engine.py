@@ -107,6 +107,7 @@ def test_cancel_frees_the_blocks_and_the_others_go_on(served):
             time.sleep(0.005)
         online.cancel("long")
         assert long.done.wait(30) and long.reasons == ["abort", "abort"]
+        assert generator.engine.stats["follow_on_windows"] > 0  # the cancel came while windows were chained
         assert 10 <= max(map(len, long.tokens)) < 400
         assert short.done.wait(30) and short.reasons[0] in ("stop", "length")
         online.cancel("unknown")  # ignored
