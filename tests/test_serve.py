@@ -299,3 +299,23 @@ def test_sse_ends_with_done(server):
     assert data[-1] == "[DONE]"
     first = json.loads(data[0])
     assert first["object"] == "chat.completion.chunk" and first["choices"][0]["delta"]["role"] == "assistant"
+
+
+def test_a_template_that_opens_the_reasoning_in_the_prompt(model, tmp_path):
+    """Qwen3 / DeepSeek-R1 style: the generation prompt ends with ``<think>``; the response has only ``</think>``."""
+    import shutil
+
+    opened = tmp_path / "opened"
+    shutil.copytree(model, opened)
+    template = (opened / "chat_template.jinja").read_text()
+    (opened / "chat_template.jinja").write_text(template.replace("'<|im_start|>assistant\\n'",
+                                                                 "'<|im_start|>assistant\\n<think>'"))
+    served = Server(opened)
+    try:
+        response = _chat(served, temperature=0, max_tokens=40)
+        message = response.choices[0].message.model_dump()
+        assert "+" in message["reasoning_content"] and "</think>" not in message["reasoning_content"]
+        assert "\\boxed{" in message["content"]
+        assert 0 < response.usage.completion_tokens_details.reasoning_tokens < response.usage.completion_tokens
+    finally:
+        served.stop()
