@@ -247,6 +247,24 @@ def import_gguf_command(
     typer.echo(str(path))
 
 
+@model_app.command("export-gguf")
+def export_gguf_command(
+    checkpoint: Path = typer.Argument(..., help="An HF checkpoint folder (Llama, Qwen2/2.5, Qwen3)."),
+    out: Path = typer.Option(..., "--out", help="The .gguf file to write (replaced atomically)."),
+    type: str = typer.Option("f16", "--type", help="f32 | f16 | bf16 | q8_0 | q4_0")) -> None:
+    """Write a checkpoint as a GGUF file for llama.cpp / Ollama / LM Studio (weights, tokenizer, chat template)."""
+    from rich.markup import escape
+
+    from vibethinker.model.gguf_export import ExportError, export_gguf
+
+    try:
+        path = export_gguf(checkpoint, out, type)  # type: ignore[arg-type]
+    except (ExportError, FileNotFoundError, ImportError) as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+    typer.echo(str(path))
+
+
 def _register_subcommands() -> None:
     from vibethinker.data.tools_cli import data_app
     from vibethinker.eval.clr.command import clr_command
@@ -254,7 +272,7 @@ def _register_subcommands() -> None:
 
     app.command("clr")(clr_command)
     app.command("serve")(serve_command)
-    app.add_typer(model_app, name="model", help="Model tools: import a GGUF checkpoint.")
+    app.add_typer(model_app, name="model", help="Model tools: import a GGUF checkpoint, export one to GGUF.")
     app.add_typer(data_app, name="data", help="Data tools: convert public formats, decontaminate against eval sets.")
 
 

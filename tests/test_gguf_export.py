@@ -1,0 +1,162 @@
+"""GGUF export proven by loading it back: transformers reads the file (``gguf_file=``) and gives the source's
+logits and greedy tokens (F32 exactly, F16 / Q8_0 / Q4_0 up to their rounding); import -> export -> import is
+lossless in F32; what cannot be exported is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("gguf")
+
+from vibethinker.model.gguf_export import ExportError, export_gguf, pre_tokenizer_name  # noqa: E402
+
+IDS = torch.tensor([[1, 5, 9, 33, 100, 7, 42]])
+
+
+def _load_gguf(path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name).eval()
+
+
+def _rounded_copy(model, kind: str):
+    """The source model with each 2-D weight quantised and dequantised as the exporter stores it."""
+    from gguf import GGMLQuantizationType as Q
+    from gguf.quants import dequantize, quantize
+
+    copy = type(model)(model.config).eval()
+    copy.load_state_dict(model.state_dict())
+    qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0}[kind]
+    with torch.no_grad():
+        for name, param in copy.named_parameters():
+            if param.ndim == 2 and param.shape[-1] % 32 == 0:
+                chosen = Q.Q8_0 if kind == "q4_0" and "embed_tokens" in name else qtype
+                array = param.detach().numpy()
+                param.copy_(torch.from_numpy(dequantize(quantize(array, chosen), chosen).reshape(array.shape)))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def source(varied_tiny):
+    return varied_tiny
+
+
+def test_f32_and_f16_read_back_by_transformers(source, tmp_path):
+    model, _, path = source
+    with torch.no_grad():
+        expected = model(IDS).logits
+        greedy = model.generate(IDS, max_new_tokens=16, do_sample=False)
+    f32 = _load_gguf(export_gguf(path, tmp_path / "m-f32.gguf", "f32"))
+    with torch.no_grad():
+        assert torch.equal(f32(IDS).logits, expected)
+        assert torch.equal(f32.generate(IDS, max_new_tokens=16, do_sample=False), greedy)
+    f16 = _load_gguf(export_gguf(path, tmp_path / "m-f16.gguf", "f16"))
+    with torch.no_grad():
+        torch.testing.assert_close(f16(IDS).logits, expected, atol=5e-2, rtol=0)
+        assert torch.equal(f16.generate(IDS, max_new_tokens=16, do_sample=False), greedy)
+    assert (tmp_path / "m-f16.gguf").stat().st_size < 0.6 * (tmp_path / "m-f32.gguf").stat().st_size
+
+
+@pytest.mark.parametrize("kind", ["q8_0", "q4_0"])
+def test_quantised_files_equal_the_source_with_the_same_rounding(source, tmp_path, kind):
+    model, _, path = source
+    exported = _load_gguf(export_gguf(path, tmp_path / f"m-{kind}.gguf", kind))
+    rounded = _rounded_copy(model, kind)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(IDS).logits, rounded(IDS).logits, atol=1e-4, rtol=0)
+        assert torch.equal(exported.generate(IDS, max_new_tokens=16, do_sample=False),
+                           rounded.generate(IDS, max_new_tokens=16, do_sample=False))
+
+
+def test_metadata_tokenizer_and_template_are_in_the_file(source, tmp_path):
+    from gguf import GGUFReader
+
+    _, tokenizer, path = source
+    reader = GGUFReader(export_gguf(path, tmp_path / "m.gguf", "f32"))
+    fields = reader.fields
+
+    def value(key):
+        field = fields[key]
+        part = field.parts[field.data[0]]
+        return bytes(part).decode() if part.dtype.kind == "u" and part.dtype.itemsize == 1 else part.tolist()[0]
+
+    assert value("general.architecture") == "qwen2" and value("tokenizer.ggml.pre") == "qwen2"
+    assert value("qwen2.block_count") == 2 and value("qwen2.attention.head_count_kv") == \
+        json.loads((path / "config.json").read_text())["num_key_value_heads"]
+    assert value("tokenizer.ggml.eos_token_id") == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert "<|im_start|>" in value("tokenizer.chat_template")
+    tokens = fields["tokenizer.ggml.tokens"]
+    assert len(tokens.data) == len(tokenizer)
+    think = tokenizer.convert_tokens_to_ids("</think>")
+    assert bytes(tokens.parts[tokens.data[think]]).decode() == "</think>"
+    types = fields["tokenizer.ggml.token_type"]
+    assert types.parts[types.data[think]].tolist() == [4]  # user-defined (not special: kept in text)
+    assert types.parts[types.data[tokenizer.convert_tokens_to_ids("<|im_end|>")]].tolist() == [3]  # control
+    assert "output.weight" not in {t.name for t in reader.tensors}  # tied embeddings
+
+
+def test_import_export_import_is_lossless_in_f32(source, tmp_path):
+    from safetensors.torch import load_file
+
+    from vibethinker.model.gguf_import import import_gguf
+
+    _, _, path = source
+    first = import_gguf(export_gguf(path, tmp_path / "a.gguf", "f32"), tmp_path / "a")
+    second = import_gguf(export_gguf(first, tmp_path / "b.gguf", "f32"), tmp_path / "b")
+    one, two = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_llama_rotary_rows_are_permuted_as_llama_cpp_expects(tmp_path):
+    """A Llama checkpoint (interleaved rotary in GGUF): transformers un-permutes on load, so logits match."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from vibethinker.model import save_pretrained_atomic
+
+    source = tmp_path / "llama"
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=320, hidden_size=64, intermediate_size=128,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=256, tie_word_embeddings=False,
+                                         eos_token_id=0, pad_token_id=0, bos_token_id=None)).eval()
+    save_pretrained_atomic(model, None, source)
+    shutil.copytree(_tokenizer_folder(tmp_path), source, dirs_exist_ok=True)
+    exported = _load_gguf(export_gguf(source, tmp_path / "llama.gguf", "f32"))
+    with torch.no_grad():
+        torch.testing.assert_close(exported(IDS).logits, model(IDS).logits, atol=1e-5, rtol=0)
+
+
+def _tokenizer_folder(tmp_path):
+    from conftest import build_tiny_checkpoint
+
+    folder = build_tiny_checkpoint(tmp_path / "tok-src", ["What is 1 plus 2? The answer is 3."] * 50)
+    only = tmp_path / "tok"
+    only.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        if (folder / name).exists():
+            shutil.copy(folder / name, only / name)
+    return only
+
+
+def test_refusals_name_the_reason(source, tmp_path):
+    _, _, path = source
+    bad = tmp_path / "gemma"
+    shutil.copytree(path, bad)
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**config, "model_type": "gemma2"}))
+    with pytest.raises(ExportError, match="architecture 'gemma2' is not supported"):
+        export_gguf(bad, tmp_path / "x.gguf")
+    with pytest.raises(ExportError, match="--type 'q4_k'"):
+        export_gguf(path, tmp_path / "x.gguf", "q4_k")
+    with pytest.raises(ExportError, match="no llama.cpp equivalent"):
+        pre_tokenizer_name({"pre_tokenizer": {"type": "Whitespace"}})
+    assert not (tmp_path / "x.gguf").exists()
+    result = subprocess.run([sys.executable, "-m", "vibethinker.cli", "model", "export-gguf", str(bad), "--out",
+                             str(tmp_path / "y.gguf")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "gemma2" in result.stdout + result.stderr
