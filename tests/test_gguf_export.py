@@ -5,9 +5,11 @@ lossless in F32; what cannot be exported is refused with the reason."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -160,3 +162,38 @@ def test_refusals_name_the_reason(source, tmp_path):
     result = subprocess.run([sys.executable, "-m", "vibethinker.cli", "model", "export-gguf", str(bad), "--out",
                              str(tmp_path / "y.gguf")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "gemma2" in result.stdout + result.stderr
+
+
+LLAMA_CPP = Path(os.environ.get("VIBETHINKER_LLAMA_CPP", Path.home() / ".cache" / "vibethinker-llama-cpp"))
+
+
+def _llama_cpp_greedy(gguf: Path, ids: list[int], n: int) -> list[int]:
+    if shutil.which("node") is None:
+        pytest.skip("llama.cpp check needs node (node-llama-cpp); node is not installed")
+    if not (LLAMA_CPP / "node_modules" / "node-llama-cpp").exists():
+        pytest.skip(f"llama.cpp check needs node-llama-cpp in {LLAMA_CPP} (.ci/run installs it)")
+    script = LLAMA_CPP / "greedy.mjs"  # next to node_modules: ES modules resolve packages from the script's folder
+    shutil.copy(Path(__file__).parent / "llama_cpp" / "greedy.mjs", script)
+    result = subprocess.run(["node", str(script), str(gguf), json.dumps(ids), str(n)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])["tokens"]
+
+
+def test_llama_cpp_generates_the_tokens_transformers_does(tmp_path):
+    """The trained tiny model (so that greedy decoding is not one repeated token), F32, its chat template applied."""
+    from conftest import make_easy_problems, train_warm_model
+    from vibethinker.model import load_model, load_tokenizer
+
+    folder = train_warm_model(tmp_path, make_easy_problems(40), epochs=40) / "model"
+    model, tokenizer = load_model(folder, device="cpu").eval(), load_tokenizer(folder)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is 3 + 4?"}], tokenize=False,
+                                           add_generation_prompt=True)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    stops = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
+    with torch.no_grad():
+        ours = model.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False,
+                              eos_token_id=list(stops))[0, len(ids):].tolist()
+    ours = ours[:next((i for i, t in enumerate(ours) if t in stops), len(ours))]  # llama.cpp yields no end token
+    theirs = _llama_cpp_greedy(export_gguf(folder, tmp_path / "tiny-f32.gguf", "f32"), ids, 24)
+    assert len(ours) > 5 and theirs == ours
