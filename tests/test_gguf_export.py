@@ -222,3 +222,18 @@ def test_smollm2_imported_then_exported_runs_in_llama_cpp(tmp_path):
                                              eos_token_id=tokenizer.eos_token_id)[0, len(ids):].tolist()
     ours = ours[:ours.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ours else ours
     assert theirs == ours and "Paris" in tokenizer.decode(theirs)
+
+
+def test_export_gguf_stage_in_a_recipe(tmp_path):
+    from conftest import mini_recipe
+    from vibethinker.pipeline import run_recipe
+    from vibethinker.recipe import load_recipe
+
+    recipe = tmp_path / "export.yaml"
+    recipe.write_text(mini_recipe("export", '  - {name: laptop, kind: export_gguf, model: "@base", type: q8_0}\n'))
+    manifest = run_recipe(load_recipe(recipe), tmp_path / "run")
+    summary = manifest.data["stages"]["laptop"]["summary"]
+    exported = tmp_path / "run" / "laptop" / "model.gguf"
+    assert summary["type"] == "q8_0" and summary["bytes"] == exported.stat().st_size
+    model = _load_gguf(exported)
+    assert model.config.num_hidden_layers == 1  # the mini recipe's base

@@ -16,7 +16,7 @@ from vibethinker.sampling import SamplingSettings
 from vibethinker.stages import stage_kinds
 
 SRC = Path(vibethinker.__file__).parent
-KINDS = {"data", "init_model", "import_gguf", "sft", "probe_fuse", "rl", "distill", "eval"}
+KINDS = {"data", "init_model", "import_gguf", "sft", "probe_fuse", "rl", "distill", "eval", "export_gguf"}
 
 
 def test_registry_has_every_kind_with_its_artefact():
@@ -24,7 +24,7 @@ def test_registry_has_every_kind_with_its_artefact():
     assert set(kinds) == KINDS
     assert {name: k.artifact for name, k in kinds.items()} == {
         "data": None, "init_model": "model", "import_gguf": "model", "sft": "model", "probe_fuse": "model",
-        "rl": "model", "distill": "sft/model", "eval": None}
+        "rl": "model", "distill": "sft/model", "eval": None, "export_gguf": "model.gguf"}
     assert [name for name, k in kinds.items() if k.evaluates] == ["eval"]
     assert all(k.writes and callable(k.run) and callable(k.note) for k in kinds.values())
 
@@ -73,6 +73,7 @@ BROKEN = {
     "rl": ('  - {name: rl, kind: rl, model: "@base", data: x, temperature: -1}', "stages.3.temperature"),
     "distill": ('  - {name: dist, kind: distill, student: "@base", teachers: ["@base"]}', "stages.3.data"),
     "eval": ('  - {name: ev, kind: eval, model: "@base", data: x, sampling: {n: 0}}', "stages.3.sampling.n"),
+    "export_gguf": ('  - {name: ex, kind: export_gguf, model: "@base", type: q4_k}', "stages.3.type"),
 }
 
 

@@ -1,6 +1,6 @@
 """The stage registry: one module per stage kind, found by module discovery.
 
-``data -> init_model / import_gguf -> sft -> probe_fuse -> rl -> distill -> eval``. Each module defines ``KIND``
+``data -> init_model / import_gguf -> sft -> probe_fuse -> rl -> distill -> eval``, and ``export_gguf``. Each module defines ``KIND``
 (a :class:`~vibethinker.stages.base.StageKind`: settings model, ``run``, artefacts, report hooks); the recipe schema,
 the pipeline and the reports are built from this registry, so adding a stage kind is adding one module here.
 """
