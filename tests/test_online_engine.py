@@ -99,8 +99,10 @@ def test_cancel_frees_the_blocks_and_the_others_go_on(served):
     generator, tokenizer = served
     online = OnlineEngine(generator.engine)
     try:
-        long = _submit(online, tokenizer, generator, "long", "What is 3 plus 4?", temperature=1.0, seed=1,
-                       max_new_tokens=400, n=2, stop_token_ids=[299])
+        # no stop tokens: only the cancel (or the limit) can end it, however late the cancel comes
+        long = Collector(2)
+        online.submit(OnlineRequest("long", _prompt_ids(tokenizer, "What is 3 plus 4?"),
+                                    SamplingParams(temperature=1.0, seed=1, max_new_tokens=400, n=2), [], long))
         short = _submit(online, tokenizer, generator, "short", "hi", temperature=0, max_new_tokens=30)
         deadline = time.monotonic() + 30
         while sum(map(len, long.tokens)) < 10 and time.monotonic() < deadline:

@@ -49,7 +49,7 @@ def _read_json(path: Path) -> dict:
 def pre_tokenizer_name(tokenizer_json: dict) -> str:
     """llama.cpp's pre-tokenizer for the split ``tokenizer.json`` describes, or ExportError."""
     pre = tokenizer_json.get("pre_tokenizer") or {}
-    parts = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    parts = _flatten(pre)
     kinds = [p.get("type") for p in parts]
     regexes = [p.get("pattern", {}).get("Regex") for p in parts if p.get("type") == "Split"]
     if kinds == ["Split", "ByteLevel"] and regexes == [_QWEN2_REGEX]:
@@ -230,16 +230,17 @@ def export_gguf(checkpoint: str | os.PathLike, out: str | os.PathLike, kind: GGU
         writer.add_chat_template(tokenizer["template"])
 
     tied = config.get("tie_word_embeddings", False)
-    plan = []  # (file, hf name, gguf name, ggml type, byte shape, numpy dtype, nbytes): the header, before any data
+    plan = []  # (file, framework, hf name, gguf name, ggml type, shape): the header is written before any data
     for file in files:
-        with safe_open(file, "numpy" if _numpy_loadable(file) else "pt") as handle:
+        framework = "numpy" if _numpy_loadable(file) else "pt"
+        with safe_open(file, framework) as handle:
             for hf_name in handle.keys():
                 name = _tensor_name(hf_name)
                 if name is None or (name == "output.weight" and tied):
                     continue
                 shape = list(handle.get_slice(hf_name).get_shape())
-                plan.append((file, hf_name, name, _ggml_type(name, shape, kind), shape))
-    for file, hf_name, name, qtype, shape in plan:  # one encoded row gives the byte layout of the tensor
+                plan.append((file, framework, hf_name, name, _ggml_type(name, shape, kind), shape))
+    for _, _, _, name, qtype, shape in plan:  # one encoded row gives the byte layout of the tensor
         encoded = _encode(np.zeros([1] * (len(shape) - 1) + [shape[-1]], dtype=np.float32), qtype)
         byte_shape = list(shape[:-1]) + [encoded.shape[-1]]
         nbytes = int(np.prod(byte_shape)) * encoded.dtype.itemsize
@@ -247,8 +248,8 @@ def export_gguf(checkpoint: str | os.PathLike, out: str | os.PathLike, kind: GGU
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    for file, hf_name, name, qtype, shape in plan:
-        array = _load(file, hf_name)
+    for file, framework, hf_name, name, qtype, shape in plan:
+        array = _load(file, framework, hf_name)
         if model_type == "llama" and name.endswith(("attn_q.weight", "attn_q.bias")):
             array = _permute_rope(array, heads)
         elif model_type == "llama" and name.endswith(("attn_k.weight", "attn_k.bias")):
@@ -262,18 +263,14 @@ def export_gguf(checkpoint: str | os.PathLike, out: str | os.PathLike, kind: GGU
 
 def _numpy_loadable(file: Path) -> bool:
     """bf16 tensors cannot be read as numpy arrays: those files are read through torch."""
-    header_len = int.from_bytes(file.open("rb").read(8), "little")
     with file.open("rb") as handle:
-        handle.seek(8)
-        header = json.loads(handle.read(header_len))
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
     return all(v.get("dtype") != "BF16" for k, v in header.items() if k != "__metadata__")
 
 
-def _load(file: Path, name: str) -> np.ndarray:
+def _load(file: Path, framework: str, name: str) -> np.ndarray:
     from safetensors import safe_open
 
-    if _numpy_loadable(file):
-        with safe_open(file, "numpy") as handle:
-            return handle.get_tensor(name).astype(np.float32)
-    with safe_open(file, "pt") as handle:
-        return handle.get_tensor(name).float().numpy()
+    with safe_open(file, framework) as handle:
+        tensor = handle.get_tensor(name)
+    return tensor.astype(np.float32) if framework == "numpy" else tensor.float().numpy()

@@ -87,11 +87,7 @@ def create_app(served: ServedModel, shutdown_timeout_s: float = 30.0) -> FastAPI
     @app.post("/detokenize")
     async def detokenize(body: DetokenizeRequest):
         served.check_model(body.model)
-        vocab = len(served.tokenizer)
-        bad = next((i for i, t in enumerate(body.tokens) if not 0 <= t < vocab), None)
-        if bad is not None:
-            raise APIError(400, f"tokens[{bad}] = {body.tokens[bad]} is not a token id (vocabulary {vocab})",
-                           f"tokens.{bad}")
+        _check_token_ids(served, body.tokens, "tokens")
         return {"prompt": served.tokenizer.decode(body.tokens)}
 
     @app.post("/v1/chat/completions")
@@ -111,15 +107,27 @@ def create_app(served: ServedModel, shutdown_timeout_s: float = 30.0) -> FastAPI
             ids = served.encode(text)
         else:
             ids = list(body.prompt)
-            vocab = len(served.tokenizer)
-            if any(not 0 <= t < vocab for t in ids):
-                raise APIError(400, f"prompt: token ids must be in [0, {vocab})", "prompt")
+            _check_token_ids(served, ids, "prompt")
             text = served.tokenizer.decode(ids)
         plan = _plan(served, body, ids, "prompt")
         plan.opened, plan.question = prompt_opens_reasoning(text), text
         return await _respond(served, metrics, formatter, body, plan, chat=False)
 
     return app
+
+
+def _check_token_ids(served: ServedModel, ids: list[int], field: str) -> None:
+    vocab = len(served.tokenizer)
+    bad = next((i for i, t in enumerate(ids) if not 0 <= t < vocab), None)
+    if bad is not None:
+        raise APIError(400, f"{field}[{bad}] = {ids[bad]} is not a token id (vocabulary {vocab})", f"{field}.{bad}")
+
+
+def _usage(plan: "Plan", samples, cached: int, chat: bool) -> dict:
+    """Usage of a request over all its samples (best-of-n counts the k drawn)."""
+    completion_tokens = sum(len(sample.token_ids) for sample in samples)
+    reasoning = sum(sample.reasoning_token_count() for sample in samples) if chat else 0
+    return usage(len(plan.prompt_ids), completion_tokens, reasoning, cached)
 
 
 class Plan:
@@ -222,12 +230,9 @@ async def _respond(served, metrics, formatter, body, plan: Plan, chat: bool):
             choice["logprobs"] = formatter.completion(merged["tokens"], plan.top, 0) \
                 if body.logprobs is not None else None
         choices.append(choice)
-    completion_tokens = sum(len(samples[i].token_ids) for i in indices)
-    reasoning = sum(samples[i].reasoning_token_count() for i in indices) if chat else 0
-    metrics.count_tokens(len(plan.prompt_ids), completion_tokens)
+    totals = _usage(plan, samples.values(), cached, chat)
     response = {"id": new_id("chatcmpl" if chat else "cmpl"), "object": "chat.completion" if chat else
-                "text_completion", "created": now(), "model": served.name, "choices": choices,
-                "usage": usage(len(plan.prompt_ids), completion_tokens, reasoning, cached)}
+                "text_completion", "created": now(), "model": served.name, "choices": choices, "usage": totals}
     if extension is not None:
         response["vibethinker"] = extension
     return response
@@ -281,9 +286,7 @@ async def _sse(served, formatter, body, plan: Plan, chat: bool, first, iterator)
                               "logprobs": logprobs}])
             item = await anext(iterator, None)
         if include_usage:
-            completion_tokens = sum(len(s.token_ids) for s in samples.values())
-            reasoning = sum(s.reasoning_token_count() for s in samples.values()) if chat else 0
-            yield chunk([], {"usage": usage(len(plan.prompt_ids), completion_tokens, reasoning, cached)})
+            yield chunk([], {"usage": _usage(plan, samples.values(), cached, chat)})
         yield "data: [DONE]\n\n"
     except APIError as error:  # after the first chunk the status is sent: the error goes in the stream
         yield f"data: {json.dumps(error.body())}\n\n"

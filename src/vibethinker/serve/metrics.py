@@ -16,7 +16,6 @@ class Metrics:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.errors: Counter[int] = Counter()
-        self.prompt_tokens = self.generation_tokens = 0
 
     def count_request(self, endpoint: str) -> None:
         with self._lock:
@@ -25,11 +24,6 @@ class Metrics:
     def count_error(self, status: int) -> None:
         with self._lock:
             self.errors[status] += 1
-
-    def count_tokens(self, prompt: int, generated: int) -> None:
-        with self._lock:
-            self.prompt_tokens += prompt
-            self.generation_tokens += generated
 
     def render(self, engine: dict[str, float]) -> str:
         lines: list[str] = []

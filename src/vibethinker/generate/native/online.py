@@ -217,9 +217,9 @@ class OnlineEngine:
                 self.counters["requests_cancelled" if aborted else "requests_finished"] += 1
 
     def _fail_all(self, message: str) -> None:
-        scheduler, kv = self.engine.scheduler, self.engine.kv
-        for request, samples, _ in list(self._active.values()):
-            for seq, sent in zip(samples, self._active[request.request_id][2]):
+        scheduler = self.engine.scheduler
+        for request, samples, sent_counts in self._active.values():
+            for seq, sent in zip(samples, sent_counts):
                 if sent is not None:
                     seq.status, seq.finish_reason = Status.FINISHED, "error"
                     request.on_output(SampleOutput(request.request_id, seq.sample_index, [], [], "error", message))
@@ -227,5 +227,4 @@ class OnlineEngine:
         self._active.clear()
         scheduler.waiting.clear()
         scheduler.running.clear()
-        kv.refs = None  # forget every block and prefix: a failed forward may have left the cache half-written
-        kv.reset()
+        self.engine.kv.reset()  # every block and prefix forgotten: a failed forward may have left them half-written

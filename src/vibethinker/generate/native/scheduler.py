@@ -99,10 +99,14 @@ class Scheduler:
             self.waiting = deque(seq for seq in self.waiting if not seq.cancelled)
             self.running = deque(seq for seq in self.running if not seq.cancelled)
             for seq in dropped:
-                if seq.status is Status.RUNNING:
-                    self.kv.release(seq)
-                seq.finish_reason, seq.status = "abort", Status.FINISHED
+                self._finish(seq, "abort")
         return dropped
+
+    def _finish(self, seq: Sequence, reason: str) -> None:
+        """End ``seq``; a running one gives its blocks and slot back."""
+        if seq.status is Status.RUNNING:
+            self.kv.release(seq)
+        seq.finish_reason, seq.status = reason, Status.FINISHED
 
     def _preempt(self, seq: Sequence) -> None:
         self.kv.release(seq)
@@ -121,8 +125,8 @@ class Scheduler:
                 kept.append(0)
                 continue
             if seq.cancelled:
-                seq.finish_reason, seq.status, finished = "abort", Status.FINISHED, True
-                self.kv.release(seq)
+                self._finish(seq, "abort")
+                finished = True
                 kept.append(0)
                 continue
             if seq.forced:  # the thinking budget's end-of-reasoning tokens, one per (one-step) window
@@ -143,8 +147,8 @@ class Scheduler:
             seq.note_generated(take)
             kept.append(take)
             if reason is not None:
-                seq.finish_reason, seq.status, finished = reason, Status.FINISHED, True
-                self.kv.release(seq)
+                self._finish(seq, reason)
+                finished = True
         if finished:
             self.running = deque(seq for seq in self.running if seq.status is Status.RUNNING)
         return kept
