@@ -53,6 +53,7 @@ from vibethinker.generate.native.weights import LiveWeightCopy  # noqa: E402
 from vibethinker.generate.types import SamplingParams  # noqa: E402
 from vibethinker.model.attention_backend import compile_decoder_layers, use_attention_backend  # noqa: E402
 from vibethinker.model.fused_kernels import apply_fused_kernels  # noqa: E402
+from vibethinker.model.checkpointing import enable_gradient_checkpointing  # noqa: E402
 from vibethinker.rl.config import RLConfig  # noqa: E402
 from vibethinker.rl.trainer import accumulate_gradients, token_logprobs  # noqa: E402
 from vibethinker.rl.types import TrainingBatch  # noqa: E402
@@ -164,13 +165,19 @@ def baseline_sft_loss(model, batch: PackedBatch, device, normaliser: int):
     return summed / normaliser, float(summed.detach())
 
 
-def sft_rows(model, optimizer, shape: str, seq_lens, baseline_lens, compile_lens, device, repeats: int
-             ) -> list[dict]:
+def sft_rows(model, optimizer, shape: str, seq_lens, baseline_lens, compile_lens, device, repeats: int,
+             compile_kept_layers=()) -> list[dict]:
+    """``new``, ``new+compile`` (SFT's torch_compile), then for each count in ``compile_kept_layers`` the compiled
+    step with that many decoder layers not checkpointed (``new+compile-ckptN``: SFT's checkpointed_layers = N), then
+    ``baseline`` (full logits, SDPA's materialised mask)."""
     rows = []
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    n_layers = len(model.get_decoder().layers)
     model.train()
-    for variant, lengths in (("new", seq_lens), ("new+compile", compile_lens), ("baseline", baseline_lens)):
-        compile_layers(model, variant == "new+compile")
+    variants = [("new", seq_lens, None), ("new+compile", compile_lens, None)]
+    variants += [(f"new+compile-ckpt{n_layers - kept}", compile_lens, n_layers - kept) for kept in compile_kept_layers]
+    for variant, lengths, checkpointed in variants + [("baseline", baseline_lens, None)]:
+        enable_gradient_checkpointing(model, checkpointed)
+        compile_layers(model, variant.startswith("new+compile"))
         for seq_len in lengths:
             batch = packed_row(seq_len, model.config.vocab_size, device)
             if variant.startswith("new"):
@@ -187,7 +194,8 @@ def sft_rows(model, optimizer, shape: str, seq_lens, baseline_lens, compile_lens
                 optimizer.zero_grad(set_to_none=True)
 
             row = dict(part="sft", variant=variant, model_shape=shape, seq_len=seq_len, gpu=gpu_name(device),
-                       attention=backend, documents=DOCUMENTS)
+                       attention=backend, documents=DOCUMENTS,
+                       checkpointed_layers=n_layers if checkpointed is None else checkpointed)
             rows.append(measure(row, step, device, repeats, seq_len, flops_per_token(model, seq_len // DOCUMENTS)))
             optimizer.zero_grad(set_to_none=True)
             print(json.dumps(rows[-1]), flush=True)
@@ -262,12 +270,10 @@ def sft_liger_rows(model, optimizer, shape: str, seq_lens, device, repeats: int,
                  gpu=gpu_name(device))]
     del base
     print(json.dumps(rows[-1]), flush=True)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     layers = model.get_decoder().layers
     for kept in [0] + list(kept_layers):
-        for index, layer in enumerate(layers):  # the first ``kept`` layers keep their activations
-            layer.gradient_checkpointing = index >= kept
+        enable_gradient_checkpointing(model, len(layers) - kept)  # the first ``kept`` layers keep activations
         for seq_len in seq_lens:
             batch = packed_row(seq_len, model.config.vocab_size, device)
 
@@ -366,11 +372,14 @@ def engine_rows(shape: str, new_tokens: list[int], samples: int, device, variant
     for variant in variants:
         for new in new_tokens:
             # baseline: one-pass prefill, greedy admission, no split-K (the engine before issue 18)
-            settings = dict(prefill_chunk_tokens=None, decode_split_k=False) if variant == "baseline" else {}
+            settings = dict(prefill_chunk_tokens=None, decode_split_k=False) if variant.startswith("baseline") \
+                else {}
             if "+reserve" in variant:
                 settings["admission_reserve"] = 1.0
             if "-splitk" in variant:
                 settings["decode_split_k"] = False
+            if "+kv" in variant:  # a serving engine alone on the GPU: "+kv0.9" = kv_cache_fraction 0.9 (vLLM's 0.9)
+                settings["kv_cache_fraction"] = float(variant.split("+kv")[1].split("+")[0])
             reset_memory(device)
             engine = LLMEngine(model.config, EngineConfig(max_model_len=PROMPT + new + 16, ignore_eos=True,
                                                           **settings), device=device)
@@ -404,6 +413,8 @@ def main() -> None:
     parser.add_argument("--baseline-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--compile-seq-lens", default="16384,32768")
     parser.add_argument("--liger-seq-lens", default="16384", help="new+liger rows (after RL: the patch stays)")
+    parser.add_argument("--compile-kept-layers", default="",
+                        help="new+compile-ckptN rows at --compile-seq-lens: layers not checkpointed")
     parser.add_argument("--liger-kept-layers", default="", help="new+liger-ckptN rows: layers not checkpointed")
     parser.add_argument("--rl-liger-seq-lens", default="8192", help="RL new+liger rows (after the SFT Liger rows)")
     parser.add_argument("--rl-seq-lens", default="4096,8192,16384,32768")
@@ -438,7 +449,7 @@ def main() -> None:
         if "sft" in parts:
             rows += sft_gradient_checks(model, device, args.check_seq_len)
             rows += sft_rows(model, optimizer, shape, ints(args.seq_lens), ints(args.baseline_seq_lens),
-                             ints(args.compile_seq_lens), device, args.repeats)
+                             ints(args.compile_seq_lens), device, args.repeats, ints(args.compile_kept_layers))
         if "rl" in parts:
             rows += rl_rows(model, optimizer, shape, [("new", ints(args.rl_seq_lens)),
                                                       ("baseline", ints(args.rl_baseline_seq_lens)),

@@ -67,6 +67,10 @@ class RLConfig(SamplingOwner):
     gradient_checkpointing: bool = Field(False, description=(
         "Recompute each decoder layer's activations in the backward instead of keeping them: about a third more "
         "compute for activation memory of one layer, what long responses need (SPEC 6). *(our default: off)*"))
+    checkpointed_layers: int | None = Field(None, ge=0, description=(
+        "How many decoder layers recompute (the last ones; setting it turns gradient_checkpointing on); the "
+        "others keep their activations, spending memory left over on less recomputation (selective checkpointing, "
+        "model/checkpointing.py). None = every layer. *(our default)*"))
     release_kv_cache: bool = resumable(False, description=(
         "Free the native engine's KV cache (and its CUDA graphs) during the optimiser step and allocate it again "
         "for the next rollout, so the update has the GPU memory the cache held (half the free memory by "

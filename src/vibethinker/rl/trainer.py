@@ -32,6 +32,7 @@ from vibethinker.data.records import Problem
 from vibethinker.generate import make_generator
 from vibethinker.generate.types import Generator
 from vibethinker.model.checkpoint import load_model
+from vibethinker.model.checkpointing import enable_gradient_checkpointing
 from vibethinker.model.fused_kernels import apply_fused_kernels
 from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.report.plots import plot_metric_grid
@@ -326,8 +327,8 @@ def train_rl(model_path: str | os.PathLike, problems: list[Problem], config: RLC
     ref_model = None
     if config.kl_coef > 0:  # the frozen starting checkpoint of the phase
         ref_model = load_model(model_path, device=run.device, dtype=dtype).eval().requires_grad_(False)
-    if config.gradient_checkpointing:
-        run.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.gradient_checkpointing or config.checkpointed_layers is not None:
+        enable_gradient_checkpointing(run.model, config.checkpointed_layers)
     apply_fused_kernels(run.model, config.fused_kernels)
     if ref_model is not None:
         apply_fused_kernels(ref_model, config.fused_kernels)

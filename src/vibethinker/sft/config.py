@@ -48,6 +48,10 @@ class SFTConfig(BaseModel):
     seed: int = Field(0, description="Seed of data order and initialisation of the run.")
     device: str | None = resumable(None, description="'cpu', 'cuda' or None for the GPU when there is one.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long traces.")
+    checkpointed_layers: int | None = Field(None, ge=0, description=(
+        "How many decoder layers recompute (the last ones; setting it turns gradient_checkpointing on); the "
+        "others keep their activations, spending memory left over on less recomputation (selective checkpointing, "
+        "model/checkpointing.py). None = every layer. *(our default)*"))
     torch_compile: bool = resumable(False, description=(
         "Compile each decoder layer with torch.compile (one graph serves every layer; shapes that change get "
         "dynamic ones): fuses the norms, rotary and SwiGLU elementwise work of the training forward and backward. "

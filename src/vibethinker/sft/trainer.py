@@ -19,6 +19,7 @@ import torch
 
 from vibethinker.data.records import Problem
 from vibethinker.model.attention_backend import compile_decoder_layers, use_attention_backend
+from vibethinker.model.checkpointing import enable_gradient_checkpointing
 from vibethinker.model.fused_kernels import apply_fused_kernels
 from vibethinker.model.output_layer import masked_token_logprobs
 from vibethinker.sft.config import SFTConfig
@@ -137,8 +138,8 @@ def train_sft(model_path: str | os.PathLike, problems: list[Problem], config: SF
     tests use it to prove that resuming continues the same run exactly.
     """
     run = TrainingRun(model_path, config, out_dir)
-    if config.gradient_checkpointing:
-        run.model.gradient_checkpointing_enable()
+    if config.gradient_checkpointing or config.checkpointed_layers is not None:
+        enable_gradient_checkpointing(run.model, config.checkpointed_layers)
     use_attention_backend(run.model, config.attention, config.packing)
     apply_fused_kernels(run.model, config.fused_kernels)
     if config.torch_compile:
