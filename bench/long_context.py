@@ -318,14 +318,17 @@ def baseline_token_logprobs(model, input_ids, temperature, mask=None):
 
 def rl_rows(model, optimizer, shape: str, variants, rows_per_update: int, device, repeats: int) -> list[dict]:
     """``variants``: ``(name, lengths)`` pairs among new, baseline, new+engine, new+liger (after the SFT Liger
-    rows, which patched the model)."""
+    rows, which patched the model), new+compile (each decoder layer compiled) and new+compile-ckptN (N of the
+    layers checkpointed: RL's checkpointed_layers)."""
     out = []
     model.train()
     for variant, lengths in variants:
+        compile_layers(model, variant.startswith("new+compile"))
+        checkpointed = int(variant.split("-ckpt")[1]) if "-ckpt" in variant else None
         for seq_len in lengths:
             batch = rl_batch(rows_per_update, seq_len, model.config.vocab_size, device)
             engine = None
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_gradient_checkpointing(model, checkpointed)
             if variant == "baseline":
                 config = RLConfig(micro_batch_size=1, device=device.type)
                 logprobs_fn = baseline_token_logprobs
@@ -359,6 +362,7 @@ def rl_rows(model, optimizer, shape: str, variants, rows_per_update: int, device
             optimizer.zero_grad(set_to_none=True)
             del engine
             print(json.dumps(out[-1]), flush=True)
+    compile_layers(model, False)
     model.gradient_checkpointing_disable()
     return out
 
@@ -420,6 +424,9 @@ def main() -> None:
     parser.add_argument("--rl-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--rl-baseline-seq-lens", default="4096,8192,16384")
     parser.add_argument("--rl-engine-seq-lens", default="16384")
+    parser.add_argument("--rl-compile-seq-lens", default="", help="RL new+compile rows")
+    parser.add_argument("--rl-compile-kept-layers", default="",
+                        help="RL new+compile-ckptN rows at --rl-compile-seq-lens: layers not checkpointed")
     parser.add_argument("--rl-rows", type=int, default=4)
     parser.add_argument("--engine-new-tokens", default="4096")
     parser.add_argument("--engine-variants", default="new,baseline")
@@ -453,7 +460,10 @@ def main() -> None:
         if "rl" in parts:
             rows += rl_rows(model, optimizer, shape, [("new", ints(args.rl_seq_lens)),
                                                       ("baseline", ints(args.rl_baseline_seq_lens)),
-                                                      ("new+engine", ints(args.rl_engine_seq_lens))],
+                                                      ("new+engine", ints(args.rl_engine_seq_lens)),
+                                                      ("new+compile", ints(args.rl_compile_seq_lens))]
+                            + [(f"new+compile-ckpt{len(model.get_decoder().layers) - kept}",
+                                ints(args.rl_compile_seq_lens)) for kept in ints(args.rl_compile_kept_layers)],
                             args.rl_rows, device, args.repeats)
         if "sft" in parts and args.liger_seq_lens:
             rows += sft_liger_rows(model, optimizer, shape, ints(args.liger_seq_lens), device, args.repeats,
