@@ -167,7 +167,7 @@ def test_refusals_name_the_reason(source, tmp_path):
 LLAMA_CPP = Path(os.environ.get("VIBETHINKER_LLAMA_CPP", Path.home() / ".cache" / "vibethinker-llama-cpp"))
 
 
-def _llama_cpp_chat(gguf: Path, messages: list[dict], n: int) -> dict:
+def _llama_cpp_chat(gguf: Path, messages: list[dict], n: int, thinking_budget: int | None = None) -> dict:
     """llama.cpp renders ``messages`` with the chat template stored in ``gguf`` and decodes ``n`` greedy tokens:
     {"prompt_ids", "tokens"} (tests/llama_cpp/chat.mjs)."""
     if shutil.which("node") is None:
@@ -176,8 +176,9 @@ def _llama_cpp_chat(gguf: Path, messages: list[dict], n: int) -> dict:
         pytest.skip(f"llama.cpp check needs node-llama-cpp in {LLAMA_CPP} (.ci/run installs it)")
     script = LLAMA_CPP / "chat.mjs"  # next to node_modules: ES modules resolve packages from the script's folder
     shutil.copy(Path(__file__).parent / "llama_cpp" / "chat.mjs", script)
-    result = subprocess.run(["node", str(script), str(gguf), json.dumps(messages), str(n)], capture_output=True,
-                            text=True, timeout=300)
+    budget = [] if thinking_budget is None else ["1", "stop-at-eog", str(thinking_budget)]
+    result = subprocess.run(["node", str(script), str(gguf), json.dumps(messages), str(n), *budget],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -209,6 +210,32 @@ def test_llama_cpp_applies_the_stored_template_and_generates_the_tokens_transfor
     ours = _transformers_greedy(model, ids, 24, {tokenizer.convert_tokens_to_ids("<|im_end|>"),
                                                  tokenizer.eos_token_id})
     assert len(ours) > 5 and theirs["tokens"] == ours
+    # a thinking budget in llama.cpp (stop at the budget, feed </think>, resume) as the engine applies it
+    end = tokenizer("</think>", add_special_tokens=False)["input_ids"]
+    for budget in (4, 0):
+        capped = _llama_cpp_chat(tmp_path / "tiny-f32.gguf", messages, 24, thinking_budget=budget)["tokens"]
+        reference = _greedy_with_thinking_budget(model, ids, 24, budget, end, {tokenizer.eos_token_id,
+                                                 tokenizer.convert_tokens_to_ids("<|im_end|>")})
+        assert capped[budget:budget + len(end)] == end and capped == reference and len(capped) > budget + len(end)
+
+
+def _greedy_with_thinking_budget(model, ids, n, budget, end, stops) -> list[int]:
+    """The native engine's rule (generate/native/sequence.py): once ``budget`` tokens are generated without
+    ``end``, ``end`` takes the place of the next sampled tokens."""
+    out: list[int] = []
+    forced = False
+    while len(out) < n:
+        closed = any(out[i:i + len(end)] == end for i in range(len(out)))
+        if not forced and not closed and len(out) >= budget:
+            out += end[:n - len(out)]
+            forced = True
+            continue
+        with torch.no_grad():
+            token = int(model(torch.tensor([ids + out])).logits[0, -1].argmax())
+        if token in stops:
+            break
+        out.append(token)
+    return out
 
 
 SMOL_CHATS = [
@@ -261,5 +288,6 @@ def test_export_gguf_stage_in_a_recipe(tmp_path):
     summary = manifest.data["stages"]["laptop"]["summary"]
     exported = tmp_path / "run" / "laptop" / "model.gguf"
     assert summary["type"] == "q8_0" and summary["bytes"] == exported.stat().st_size
+    assert "FROM ./model.gguf" in (tmp_path / "run" / "laptop" / summary["modelfile"]).read_text(encoding="utf-8")
     model = _load_gguf(exported)
     assert model.config.num_hidden_layers == 1  # the mini recipe's base

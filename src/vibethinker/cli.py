@@ -251,15 +251,22 @@ def import_gguf_command(
 def export_gguf_command(
     checkpoint: Path = typer.Argument(..., help="An HF checkpoint folder (Llama, Qwen2/2.5, Qwen3)."),
     out: Path = typer.Option(..., "--out", help="The .gguf file to write (replaced atomically)."),
-    type: str = typer.Option("f16", "--type", help="f32 | f16 | bf16 | q8_0 | q4_0")) -> None:
+    type: str = typer.Option("f16", "--type", help="f32 | f16 | bf16 | q8_0 | q4_0"),
+    modelfile: Path | None = typer.Option(None, "--modelfile", help=(
+        "Also write an Ollama Modelfile here (chat template, default system turn, stop tokens, SPEC 3 sampling).")),
+    num_ctx: int | None = typer.Option(None, "--num-ctx", min=1, help=(
+        "The Modelfile's num_ctx (default: the model's window, at most 32,768)."))) -> None:
     """Write a checkpoint as a GGUF file for llama.cpp / Ollama / LM Studio (weights, tokenizer, chat template)."""
     from rich.markup import escape
 
     from vibethinker.model.gguf_export import ExportError, export_gguf
+    from vibethinker.model.ollama_modelfile import write_modelfile
 
     try:
         path = export_gguf(checkpoint, out, type)  # type: ignore[arg-type]
-    except (ExportError, FileNotFoundError, ImportError) as exc:
+        if modelfile is not None:
+            typer.echo(str(write_modelfile(checkpoint, path, modelfile, num_ctx)))
+    except (ExportError, FileNotFoundError, ImportError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     typer.echo(str(path))

@@ -1,12 +1,14 @@
 // A chat turn in llama.cpp (node-llama-cpp's prebuilt CPU binaries) with the chat template stored in the GGUF file,
 // for tests/test_gguf_export.py and bench/laptop.py.
-// usage: node chat.mjs MODEL.gguf MESSAGES_JSON N [THREADS] [ignore-eog]
+// usage: node chat.mjs MODEL.gguf MESSAGES_JSON N [THREADS] [ignore-eog|stop-at-eog] [THINKING_BUDGET]
 //   MESSAGES_JSON: [{"role": "system"|"user"|"assistant", "content": "..."}]
 //   prints {"prompt_ids": [...], "tokens": [...], "prompt_seconds": s, "decode_seconds": s}: the template rendered
 //   by the runtime, then greedy tokens (ending at an end-of-generation token, not included, unless ignore-eog);
-//   prompt_seconds runs to the first token, decode_seconds from it to the last
+//   prompt_seconds runs to the first token, decode_seconds from it to the last. THINKING_BUDGET: after that many
+//   generated tokens without "</think>", its tokens are fed in place of the next sampled ones and the answer goes
+//   on (the two-step way to cap reasoning in any llama.cpp front end: stop at the budget, append </think>, resume)
 import {getLlama, JinjaTemplateChatWrapper} from "node-llama-cpp";
-const [modelPath, messagesJson, n, threads, ignoreEog] = process.argv.slice(2);
+const [modelPath, messagesJson, n, threads, ignoreEog, budgetArg] = process.argv.slice(2);
 const llama = await getLlama({gpu: false, build: "never"});
 const model = await llama.loadModel({modelPath});
 const template = model.fileInfo.metadata?.tokenizer?.chat_template;
@@ -26,12 +28,38 @@ const context = await model.createContext({contextSize: Math.max(512, promptIds.
                                            threads: Number(threads ?? 1)});
 const sequence = context.getSequence();
 const tokens = [];
+const budget = budgetArg === undefined ? null : Number(budgetArg);
+const thinkEnd = Array.from(model.tokenize("</think>", true));
+const closed = () => tokens.some((_, i) => thinkEnd.every((t, j) => tokens[i + j] === t));
 const started = performance.now();
 let first = null;
-for await (const token of sequence.evaluate(promptIds, {temperature: 0})) {
-  first ??= performance.now();
-  if ((model.isEogToken(token) && ignoreEog !== "ignore-eog") || tokens.length >= Number(n)) break;
-  tokens.push(token);
+let pending = promptIds;  // what the sequence has not evaluated yet
+if (budget === 0) {  // no reasoning at all: </think> opens the answer
+  pending = [...promptIds, ...thinkEnd.slice(0, Number(n))];
+  tokens.push(...thinkEnd.slice(0, Number(n)));
+}
+while (tokens.length < Number(n)) {
+  let stopped = false, forcing = false;
+  for await (const token of sequence.evaluate(pending, {temperature: 0})) {
+    first ??= performance.now();
+    if ((model.isEogToken(token) && ignoreEog !== "ignore-eog") || tokens.length >= Number(n)) {
+      stopped = true;
+      break;
+    }
+    tokens.push(token);
+    if (budget !== null && tokens.length >= budget && !closed()) {
+      forcing = true;
+      break;
+    }
+  }
+  if (stopped || !forcing) break;
+  // the last sampled token is not evaluated yet: feed it, then </think> in place of the next sampled tokens
+  const fed = sequence.contextTokens.length - promptIds.length;
+  const room = Number(n) - tokens.length;
+  const forced = thinkEnd.slice(0, room);
+  pending = [...tokens.slice(fed), ...forced];
+  tokens.push(...forced);
+  if (tokens.length >= Number(n)) break;
 }
 const ended = performance.now();
 console.log(JSON.stringify({prompt_ids: promptIds, tokens, prompt_seconds: (first - started) / 1000,

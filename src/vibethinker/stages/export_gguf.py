@@ -11,7 +11,7 @@ from vibethinker.stages.base import StageBase, StageContext, StageKind, require_
 
 class ExportGGUFStage(StageBase):
     """Writes ``model.gguf``: weights in ``type``, hyper-parameters, tokenizer and chat template
-    (model/gguf_export.py)."""
+    (model/gguf_export.py), and beside it an Ollama ``Modelfile`` (model/ollama_modelfile.py)."""
 
     kind: Literal["export_gguf"]
     model: str = Field(description="The checkpoint: '@stage' or a local HF checkpoint folder.")
@@ -23,10 +23,12 @@ class ExportGGUFStage(StageBase):
 
 def run(stage: ExportGGUFStage, ctx: StageContext) -> dict:
     from vibethinker.model.gguf_export import export_gguf
+    from vibethinker.model.ollama_modelfile import write_modelfile
 
     model = require_exists(ctx.resolve("model", stage.model), "model", stage)
     path = export_gguf(model, ctx.stage_dir / "model.gguf", stage.type)
-    return {"type": stage.type, "file": path.name, "bytes": path.stat().st_size}
+    modelfile = write_modelfile(model, path)
+    return {"type": stage.type, "file": path.name, "bytes": path.stat().st_size, "modelfile": modelfile.name}
 
 
 def note(summary: dict) -> str:
@@ -35,4 +37,4 @@ def note(summary: dict) -> str:
     return f"{summary['file']} ({summary['type']}, {summary['bytes'] / 2 ** 20:.1f} MiB)"
 
 
-KIND = StageKind(ExportGGUFStage, run, writes=("model.gguf",), artifact="model.gguf", note=note)
+KIND = StageKind(ExportGGUFStage, run, writes=("model.gguf", "Modelfile"), artifact="model.gguf", note=note)
