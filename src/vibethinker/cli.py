@@ -275,10 +275,12 @@ def export_gguf_command(
 def _register_subcommands() -> None:
     from vibethinker.data.tools_cli import data_app
     from vibethinker.eval.clr.command import clr_command
+    from vibethinker.route.command import route_eval_command
     from vibethinker.serve.command import serve_command
 
     app.command("clr")(clr_command)
     app.command("serve")(serve_command)
+    app.command("route-eval")(route_eval_command)
     app.add_typer(model_app, name="model", help="Model tools: import a GGUF checkpoint, export one to GGUF.")
     app.add_typer(data_app, name="data", help="Data tools: convert public formats, decontaminate against eval sets.")
 

@@ -23,7 +23,7 @@ from typing import Literal
 from vibethinker.eval.clr.run import math_equivalence
 from vibethinker.eval.clr.scoring import clr_select, merge_equivalent_keys, response_reliability
 from vibethinker.eval.clr.tool_claims import extract_tool_claims
-from vibethinker.verify.exact import answer_key
+from vibethinker.verify import domain_vote_key
 from vibethinker.verify.extract import extract_boxed_answer
 from vibethinker.verify.math import default_checker
 
@@ -41,11 +41,14 @@ class Selection:
     answered: int = 0
 
 
-def select_response(responses: list[str], question: str, select: Literal["majority", "clr"] = "majority",
-                    domain: Literal["math", "exact"] = "math", m: int = CLAIMS_PER_RESPONSE) -> Selection:
-    """Cluster the final answers of ``responses`` and choose one (see the module docstring)."""
-    answers = [extract_boxed_answer(text, require_think=False) for text in responses]
-    keys = [None if a is None else answer_key(a) for a in answers]
+def select_response(responses: list[str], question: str | None, select: Literal["majority", "clr"] = "majority",
+                    domain: Literal["math", "exact", "code"] = "math", m: int = CLAIMS_PER_RESPONSE,
+                    answers: list[str | None] | None = None) -> Selection:
+    """Cluster the final answers of ``responses`` and choose one (see the module docstring). ``answers``: final
+    answers already extracted (an eval's samples.jsonl), else the last ``\\boxed{}`` of each response."""
+    if answers is None:
+        answers = [extract_boxed_answer(text, require_think=False) for text in responses]
+    keys = [None if a is None else domain_vote_key(domain, a) for a in answers]
     first: dict[str, str] = {}
     for key, answer in zip(keys, answers):
         if key is not None:

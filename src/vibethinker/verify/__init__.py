@@ -61,9 +61,14 @@ def score(problem: Problem, response: str, require_think: bool = True) -> Verdic
 
 def vote_key(problem: Problem, answer: str) -> str:
     """The key under which equal answers are counted together for cons@n (majority voting)."""
-    if problem.domain == "code":
+    return domain_vote_key(problem.domain, answer)
+
+
+def domain_vote_key(domain: str, answer: str) -> str:
+    """:func:`vote_key` from the domain alone (records that carry no Problem, e.g. an eval's samples.jsonl)."""
+    if domain == "code":
         return "\n".join(line.rstrip() for line in answer.strip().splitlines())
     return answer_key(answer)
 
 
-__all__ = ["VERIFIERS", "Verdict", "register_verifier", "score", "vote_key"]
+__all__ = ["VERIFIERS", "Verdict", "domain_vote_key", "register_verifier", "score", "vote_key"]
