@@ -35,7 +35,8 @@ from vibethinker.serve.responses import APIError, LogprobFormatter, new_id, now,
 from vibethinker.serve.sample_text import SampleText
 
 
-def create_app(served: ServedModel, shutdown_timeout_s: float = 30.0) -> FastAPI:
+def create_app(served: ServedModel, shutdown_timeout_s: float = 30.0, upstream=None, route_config=None) -> FastAPI:
+    """The app; with ``upstream`` (route/upstream.py) chat requests go through the router (route/front.py)."""
     metrics = Metrics()
     formatter = LogprobFormatter(served.tokenizer)
 
@@ -43,6 +44,8 @@ def create_app(served: ServedModel, shutdown_timeout_s: float = 30.0) -> FastAPI
     async def lifespan(app: FastAPI):
         yield
         served.engine.close(timeout=shutdown_timeout_s)  # in flight: finished, or cancelled at the deadline
+        if upstream is not None:
+            await upstream.close()
 
     app = FastAPI(title="vibethinker", lifespan=lifespan)
 
@@ -97,6 +100,11 @@ def create_app(served: ServedModel, shutdown_timeout_s: float = 30.0) -> FastAPI
         plan = _plan(served, body, served.encode(prompt), "messages")
         plan.opened = prompt_opens_reasoning(prompt)
         plan.question = body.messages[-1].text()
+        if upstream is not None:
+            from vibethinker.route.front import routed_chat
+
+            metrics.count_request("chat")
+            return await routed_chat(served, metrics, body, plan, upstream, route_config)
         return await _respond(served, metrics, formatter, body, plan, chat=True)
 
     @app.post("/v1/completions")
@@ -165,11 +173,11 @@ def _plan(served: ServedModel, body: SamplingFields, prompt_ids: list[int], prom
     return Plan(prompt_ids, sampling, stop_ids, body.thinking_token_budget, body.n_top())
 
 
-async def _run(served: ServedModel, plan: Plan, body: SamplingFields, chat: bool):
+async def _run(served: ServedModel, plan: Plan, body: SamplingFields, chat: bool, request_id: str | None = None):
     """Async iterator of ``(sample index, Piece)`` over the request's samples, stop strings applied."""
     samples = [SampleText(served.tokenizer, body.stop_strings(), chat, plan.opened, served.think_end_ids)
                for _ in range(plan.sampling.n)]
-    request_id = uuid.uuid4().hex
+    request_id = request_id or uuid.uuid4().hex
     stream = served.stream(request_id, plan.prompt_ids, plan.sampling, plan.stop_ids, plan.budget, plan.top)
     try:
         async for out in stream:

@@ -16,6 +16,8 @@ class Metrics:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.errors: Counter[int] = Counter()
+        self.routes: Counter[tuple[str, str]] = Counter()  # (answered_by, reason) of routed requests
+        self.route_tokens: Counter[str] = Counter()
 
     def count_request(self, endpoint: str) -> None:
         with self._lock:
@@ -24,6 +26,12 @@ class Metrics:
     def count_error(self, status: int) -> None:
         with self._lock:
             self.errors[status] += 1
+
+    def count_route(self, answered_by: str, reason: str, local_tokens: int, upstream_tokens: int) -> None:
+        with self._lock:
+            self.routes[answered_by, reason] += 1
+            self.route_tokens["local"] += local_tokens
+            self.route_tokens["upstream"] += upstream_tokens
 
     def render(self, engine: dict[str, float]) -> str:
         lines: list[str] = []
@@ -38,6 +46,13 @@ class Metrics:
                    [(f'{{endpoint="{e}"}}', n) for e, n in sorted(self.requests.items())] or [("", 0)])
             metric("request_errors_total", "counter", "Requests refused or failed, by HTTP status.",
                    [(f'{{status="{s}"}}', n) for s, n in sorted(self.errors.items())] or [("", 0)])
+            if self.routes:
+                metric("routed_requests_total", "counter", "Routed chat requests, by where they were answered "
+                       "and why.", [(f'{{answered_by="{a}",reason="{r}"}}', n)
+                                    for (a, r), n in sorted(self.routes.items())])
+                metric("route_tokens_total", "counter", "Tokens routed requests spent: local completion tokens, "
+                       "upstream total tokens.", [(f'{{side="{side}"}}', n)
+                                                  for side, n in sorted(self.route_tokens.items())])
         metric("request_success_total", "counter", "Engine requests whose samples all ended by stop or length.",
                [("", engine["requests_finished"])])
         metric("request_aborted_total", "counter", "Engine requests with a cancelled sample (client gone, stop "
