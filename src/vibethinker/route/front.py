@@ -74,18 +74,21 @@ async def routed_chat(served, metrics, body, plan, upstream: Upstream, config: R
     request_id = uuid.uuid4().hex
     samples, pieces, cached, finished = {}, {}, 0, []
     early = False
-    async for out, sample, piece in _run(served, plan, body, True, request_id):
-        samples[out.sample_index] = sample
-        pieces.setdefault(out.sample_index, []).append(piece)
-        cached = max(cached, out.num_cached_tokens)
-        if piece.finish_reason is not None:
-            finished.append(out.sample_index)
-            if config.signal == "majority" and config.early_stop and len(finished) < config.k and decided(
-                    [extract_boxed_answer(samples[i].full_text, require_think=False) for i in finished],
-                    config.k, config.threshold):
-                served.engine.cancel(request_id)
-                early = True
-                break
+    stream = _run(served, plan, body, True, request_id)
+    try:
+        async for out, sample, piece in stream:
+            samples[out.sample_index] = sample
+            pieces.setdefault(out.sample_index, []).append(piece)
+            cached = max(cached, out.num_cached_tokens)
+            if piece.finish_reason is not None:
+                finished.append(out.sample_index)
+                if config.signal == "majority" and config.early_stop and len(finished) < config.k and decided(
+                        [extract_boxed_answer(samples[i].full_text, require_think=False) for i in finished],
+                        config.k, config.threshold):
+                    early = True
+                    break
+    finally:
+        await stream.aclose()  # cancels the samples still running and frees their cache blocks at once
     local_usage = _usage(plan, [samples[i] for i in finished], cached, True)
     local_tokens = local_usage["completion_tokens"]
     selection = select_response([samples[i].full_text for i in finished], plan.question, config.signal)
