@@ -89,7 +89,7 @@ async def routed_chat(served, metrics, body, plan, upstream: Upstream, config: R
                     break
     finally:
         await stream.aclose()  # cancels the samples still running and frees their cache blocks at once
-    local_usage = _usage(plan, [samples[i] for i in finished], cached, True)
+    local_usage = _usage(plan, samples.values(), cached, True)  # stopped samples' tokens were spent too
     local_tokens = local_usage["completion_tokens"]
     selection = select_response([samples[i].full_text for i in finished], plan.question, config.signal)
     chosen = finished[selection.index] if selection.index is not None else None
