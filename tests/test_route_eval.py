@@ -103,8 +103,9 @@ def test_domain_gate_rule():
     verifiable = ["What is 3 + 4?", "Compute $\\frac{1}{2} + x$ when x = 3.", "A train goes 60 km in 2 hours; how "
                   "fast is it?", "```python\ndef f(x):\n    return x\n```\nFix the bug.", "Solve 2x - 5 = 11."]
     open_ = ["Who wrote the play Hamlet?", "What is the capital of Peru?", "Who ruled France in 1700?",
-             "Describe the causes of the First World War."]
+             "Describe the causes of the First World War.",
+             "What is the capital of Peru?\n(A) Lima\n(B) Quito\nPut your choice letter with \\boxed{} in the end."]
     assert all(is_verifiable(q) for q in verifiable) and not any(is_verifiable(q) for q in open_)
     figures = gate_accuracy([(q, True) for q in verifiable] + [(q, False) for q in open_] + [("Name 2 cats.", False)])
-    assert figures["n"] == 10 and figures["verifiable_sent_upstream"] == 0.0
+    assert figures["n"] == 11 and figures["verifiable_sent_upstream"] == 0.0
     assert figures["open_answered_locally"] == 0.0 and figures["accuracy"] == 1.0

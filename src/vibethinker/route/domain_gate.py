@@ -9,7 +9,9 @@ rule reads the last user message and calls it *verifiable* when it carries
 * at least two numbers (a word problem states its quantities); or
 * code: a fenced block, or a line that defines a function or class.
 
-Everything else is *open* and escalated without local sampling. The rule is deliberately narrow: a question with one
+An empty ``\\boxed{}`` is ignored: it is the evaluation protocol's answer-format instruction (SPEC 3), which a
+knowledge question asked in that format also carries. Everything else is *open* and escalated without local
+sampling. The rule is deliberately narrow: a question with one
 year in it ("who ruled France in 1700?") stays open. ``route-eval`` measures the routing after the gate; the gate's
 own accuracy on a labelled set is measured by :func:`gate_accuracy`.
 """
@@ -26,6 +28,7 @@ CODE = re.compile(r"```|^\s*(?:def|class|function|fn|int|public)\s+\w+\s*\(|^\s*
 
 
 def is_verifiable(text: str) -> bool:
+    text = text.replace("\\boxed{}", "")  # the answer-format instruction of every protocol prompt, not math
     if LATEX.search(text) or EXPRESSION.search(text) or CODE.search(text):
         return True
     return len(NUMBER.findall(text)) >= 2
