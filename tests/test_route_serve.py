@@ -86,3 +86,14 @@ def test_upstream_failure_is_an_error_not_a_local_answer(servers):
             refused(model="tiny", messages=[{"role": "user", "content": QUESTION}], stream=True)
     finally:
         broken.stop()
+
+
+def test_thinking_budget_applies_to_the_local_samples(servers):
+    front, _, _ = servers
+    response = front.client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": QUESTION}],
+                                                    temperature=0, max_tokens=40,
+                                                    extra_body={"thinking_token_budget": 3})
+    route = _route(response)
+    assert route["answered_by"] == "local", route  # the answer after a forced </think> still agrees across samples
+    reasoning = response.choices[0].message.model_dump()["reasoning_content"] or ""
+    assert 0 < httpx.post(front.url + "/tokenize", json={"prompt": reasoning}).json()["count"] <= 3
