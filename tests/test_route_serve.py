@@ -97,3 +97,18 @@ def test_thinking_budget_applies_to_the_local_samples(servers):
     assert route["answered_by"] == "local", route  # the answer after a forced </think> still agrees across samples
     reasoning = response.choices[0].message.model_dump()["reasoning_content"] or ""
     assert 0 < httpx.post(front.url + "/tokenize", json={"prompt": reasoning}).json()["count"] <= 3
+
+
+def test_clr_margin_routing_draws_all_k_samples(servers):
+    front, upstream, local = servers
+    clr = Server(local, "--upstream", upstream.url + "/v1", "--upstream-model", "tiny", "--route-k", "3",
+                 "--route-signal", "clr", "--route-threshold", "0.9")
+    try:
+        response = clr.client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": QUESTION}],
+                                                      temperature=0, max_tokens=40)
+    finally:
+        clr.stop()
+    route = _route(response)
+    # every greedy sample checks out "3 + 4 = 7": all reliability sits in one cluster, margin 1; no early stop
+    assert route["signal"] == "clr" and route["samples"] == 3 and not route["stopped_early"]
+    assert route["answered_by"] == "local" and route["confidence"] == 1.0
