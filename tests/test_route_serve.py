@@ -81,9 +81,6 @@ def test_upstream_failure_is_an_error_not_a_local_answer(servers):
         assert caught.value.status_code == 502
         message = caught.value.body["message"]
         assert dead in message and "'big'" in message and "after 2 attempt(s)" in message
-        refused = broken.client.chat.completions.create  # a streamed routed request is refused, naming the field
-        with pytest.raises(openai.BadRequestError, match="stream"):
-            refused(model="tiny", messages=[{"role": "user", "content": QUESTION}], stream=True)
     finally:
         broken.stop()
 
@@ -112,3 +109,17 @@ def test_clr_margin_routing_draws_all_k_samples(servers):
     # every greedy sample checks out "3 + 4 = 7": all reliability sits in one cluster, margin 1; no early stop
     assert route["signal"] == "clr" and route["samples"] == 3 and not route["stopped_early"]
     assert route["answered_by"] == "local" and route["confidence"] == 1.0
+
+
+def test_a_streamed_routed_request_streams_the_routed_answer(servers):
+    front, _, _ = servers
+    whole = front.client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": QUESTION}],
+                                                 temperature=0, max_tokens=40)
+    chunks = list(front.client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=40, stream=True,
+        stream_options={"include_usage": True}))
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == whole.choices[0].message.content
+    final = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
+    assert final.model_dump()["vibethinker"]["route"]["answered_by"] == "local"
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens

@@ -13,12 +13,14 @@ Per request (``vibethinker serve MODEL --upstream URL --upstream-model NAME``):
    (escalate). CLR's margin needs every sample, so ``clr`` draws all k.
 
 The response's ``vibethinker.route`` says where it was answered, why, the confidence, and the tokens spent locally
-and upstream; ``/metrics`` counts both. An upstream failure is an error (502 / 504), never a local answer.
+and upstream (streamed: on the finish chunk); ``/metrics`` counts both. An upstream failure is an error (502 / 504),
+never a local answer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -58,12 +60,42 @@ def decided(answers: list[str | None], k: int, threshold: float) -> bool:
     return top >= need or top + (k - len(answers)) < need
 
 
-async def routed_chat(served, metrics, body, plan, upstream: Upstream, config: RouteConfig) -> dict:
+async def routed_chat(served, metrics, body, plan, upstream: Upstream, config: RouteConfig):
+    """The routed answer; with ``stream: true`` the same answer as server-sent events once it is known (the route
+    is decided only after sampling, so the stream starts then)."""
+    answer = await _route_and_answer(served, metrics, body, plan, upstream, config)
+    if not body.stream:
+        return answer
+    from fastapi.responses import StreamingResponse
+
+    return StreamingResponse(_as_events(answer, bool(body.stream_options and body.stream_options.include_usage)),
+                             media_type="text/event-stream")
+
+
+async def _as_events(answer: dict, include_usage: bool):
+    base = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
+            "model": answer["model"]}
+    for choice in answer["choices"]:
+        index, message = choice.get("index", 0), choice.get("message") or {}
+        deltas = [{"role": "assistant", "content": ""}]
+        if message.get("reasoning_content"):
+            deltas.append({"reasoning_content": message["reasoning_content"],
+                           "reasoning": message["reasoning_content"]})
+        if message.get("content"):
+            deltas.append({"content": message["content"]})
+        for delta in deltas:
+            chunk = base | {"choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+            yield f"data: {json.dumps(chunk)}\n\n"
+        final = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+        yield f"data: {json.dumps(base | {'choices': [final], 'vibethinker': answer['vibethinker']})}\n\n"
+    if include_usage:
+        yield f"data: {json.dumps(base | {'choices': [], 'usage': answer.get('usage')})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+async def _route_and_answer(served, metrics, body, plan, upstream: Upstream, config: RouteConfig) -> dict:
     from vibethinker.serve.app import _merge, _run, _usage  # the server's own sampling path
 
-    if body.stream:
-        raise APIError(400, "stream: a routed request is answered whole (the route is known only after sampling)",
-                       "stream")
     if not is_verifiable(plan.question):
         return await _escalate(served, metrics, body, upstream, "open-domain question", None, 0)
     budget = plan.budget if plan.budget is not None else config.thinking_budget
