@@ -42,6 +42,7 @@ from vibethinker.generate.types import SamplingParams  # noqa: E402
 from vibethinker.model.checkpoint import load_tokenizer, save_pretrained_atomic  # noqa: E402
 from vibethinker.model.config import TinyModelConfig  # noqa: E402
 from vibethinker.model.gguf_export import export_gguf  # noqa: E402
+from vibethinker.utils.files import write_json_atomic  # noqa: E402
 
 LLAMA_CPP = Path(os.environ.get("VIBETHINKER_LLAMA_CPP", Path.home() / ".cache" / "vibethinker-llama-cpp"))
 QUESTION = ("A farmer has a rectangular field whose length is three times its width. He walks once around the "
@@ -173,13 +174,9 @@ def main() -> None:
     name = "laptop_smoke.json" if args.smoke else "laptop.json"
     target = Path(args.out) if args.out else (Path(os.environ["OUT"]) / name if os.environ.get("OUT")
                                                else ROOT / "bench" / "results" / name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": platform.processor() or
-               platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
-               "seconds": round(time.time() - started, 1), "rows": rows}
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(target)
+    write_json_atomic(target, {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                               "torch": torch.__version__, "seconds": round(time.time() - started, 1), "rows": rows})
     print(f"\n{'model':13} {'runtime':10} {'type':11} {'thr':>3} {'MiB':>7} {'prompt t/s':>10} {'decode t/s':>10} "
           f"{'decode vs ours':>14}")
     for row in rows:

@@ -18,7 +18,10 @@ import os
 import re
 from pathlib import Path
 
-IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+from vibethinker.model.tokenizer import IM_END, IM_START
+from vibethinker.model.window import checkpoint_window
+from vibethinker.utils.files import write_text_atomic
+
 PROBE = [{"role": "system", "content": "S-probe"}, {"role": "user", "content": "U-probe-1"},
          {"role": "assistant", "content": "A-probe"}, {"role": "user", "content": "U-probe-2"}]
 CHATML_GO_TEMPLATE = (
@@ -64,12 +67,11 @@ def _quote(text: str) -> str:
 def modelfile_text(checkpoint: str | os.PathLike, gguf_file: str, num_ctx: int | None = None) -> str:
     """The Modelfile for ``gguf_file`` (a path as written after ``FROM``, relative to the Modelfile) exported from
     ``checkpoint``."""
-    from transformers import AutoConfig
-
     from vibethinker.model.checkpoint import load_tokenizer
 
     tokenizer = load_tokenizer(checkpoint)
-    window = getattr(AutoConfig.from_pretrained(checkpoint), "max_position_embeddings", None) or DEFAULT_NUM_CTX
+    found = checkpoint_window(checkpoint)  # YaRN included, as the trainer and the engine count it
+    window = found.positions if found is not None else DEFAULT_NUM_CTX
     if num_ctx is not None and num_ctx > window:
         raise ValueError(f"num_ctx {num_ctx} exceeds {Path(checkpoint).name}'s window of {window} positions")
     lines = [f"# Ollama Modelfile written by `vibethinker model export-gguf` from {Path(checkpoint).name}.",
@@ -105,9 +107,4 @@ def write_modelfile(checkpoint: str | os.PathLike, gguf: str | os.PathLike, out:
         source = source if source.startswith("../") else "./" + source
     except ValueError:  # another drive on Windows
         source = str(gguf.resolve())
-    text = modelfile_text(checkpoint, source, num_ctx)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_text_atomic(target, modelfile_text(checkpoint, source, num_ctx))
