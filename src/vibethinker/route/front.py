@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,8 +29,6 @@ from vibethinker.route.domain_gate import is_verifiable
 from vibethinker.route.upstream import Upstream
 from vibethinker.serve.best_of_n import select_response
 from vibethinker.serve.responses import APIError, new_id, now
-from vibethinker.verify import domain_vote_key
-from vibethinker.verify.extract import extract_boxed_answer
 
 
 @dataclass
@@ -48,16 +45,12 @@ class RouteConfig:
                              f"threshold={self.threshold}, signal={self.signal!r})")
 
 
-def decided(answers: list[str | None], k: int, threshold: float) -> bool:
-    """Whether the finished samples' answers settle a majority route: the leading cluster has the votes needed, or
-    cannot get them from the samples still running."""
-    counts: dict[str, int] = {}
-    for answer in answers:
-        if answer is not None:
-            key = domain_vote_key("math", answer)
-            counts[key] = counts.get(key, 0) + 1
-    top, need = max(counts.values(), default=0), math.ceil(threshold * k)
-    return top >= need or top + (k - len(answers)) < need
+def decided(responses: list[str], k: int, threshold: float) -> bool:
+    """Whether the finished responses settle a majority route: the leading cluster (clustered as the final choice
+    is, equivalent answers merged) has the votes needed, or cannot get them from the samples still running."""
+    clusters = select_response(responses, None, "majority").clusters
+    top, need = (clusters[0]["size"] if clusters else 0), math.ceil(threshold * k)
+    return top >= need or top + (k - len(responses)) < need
 
 
 async def routed_chat(served, metrics, body, plan, upstream: Upstream, config: RouteConfig):
@@ -103,10 +96,9 @@ async def _route_and_answer(served, metrics, body, plan, upstream: Upstream, con
         raise APIError(400, f"thinking budget {budget} leaves no room for the answer within "
                             f"{plan.sampling.max_new_tokens} tokens", "thinking_token_budget")
     plan.sampling, plan.budget = dataclasses.replace(plan.sampling, n=config.k), budget
-    request_id = uuid.uuid4().hex
     samples, pieces, cached, finished = {}, {}, 0, []
     early = False
-    stream = _run(served, plan, body, True, request_id)
+    stream = _run(served, plan, body, True)
     try:
         async for out, sample, piece in stream:
             samples[out.sample_index] = sample
@@ -115,8 +107,7 @@ async def _route_and_answer(served, metrics, body, plan, upstream: Upstream, con
             if piece.finish_reason is not None:
                 finished.append(out.sample_index)
                 if config.signal == "majority" and config.early_stop and len(finished) < config.k and decided(
-                        [extract_boxed_answer(samples[i].full_text, require_think=False) for i in finished],
-                        config.k, config.threshold):
+                        [samples[i].full_text for i in finished], config.k, config.threshold):
                     early = True
                     break
     finally:

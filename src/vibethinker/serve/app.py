@@ -173,11 +173,11 @@ def _plan(served: ServedModel, body: SamplingFields, prompt_ids: list[int], prom
     return Plan(prompt_ids, sampling, stop_ids, body.thinking_token_budget, body.n_top())
 
 
-async def _run(served: ServedModel, plan: Plan, body: SamplingFields, chat: bool, request_id: str | None = None):
+async def _run(served: ServedModel, plan: Plan, body: SamplingFields, chat: bool):
     """Async iterator of ``(sample index, Piece)`` over the request's samples, stop strings applied."""
     samples = [SampleText(served.tokenizer, body.stop_strings(), chat, plan.opened, served.think_end_ids)
                for _ in range(plan.sampling.n)]
-    request_id = request_id or uuid.uuid4().hex
+    request_id = uuid.uuid4().hex
     stream = served.stream(request_id, plan.prompt_ids, plan.sampling, plan.stop_ids, plan.budget, plan.top)
     try:
         async for out in stream:
