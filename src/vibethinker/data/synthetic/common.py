@@ -5,11 +5,9 @@ suite sees the same vocabulary everywhere: a first line ``Plan: <path>.`` that n
 commits to a path on its first tokens), then one local computation per line (``5 * 3 = 15.``), then the answer
 after ``</think>``.
 
-The math sub-domains keep their arithmetic facts few so that a tiny model can learn them in minutes: every step whose
-numbers are not single digits is worked out digit by digit in columns (``columns.py``), so a trace only ever relies on
-the single-digit tables; every number in a step line is at most ``LIMIT`` (99) in size, and every product is an "easy"
-one (:func:`easy_product`: both factors single-digit, or a two-digit factor times 2..5). Difficulty adds steps, not
-larger numbers.
+The math sub-domains keep their arithmetic facts few so that a tiny model can learn them in minutes: every number in a
+step line is at most ``LIMIT`` (99) in size, and every product is an "easy" one (:func:`easy_product`: both factors
+single-digit, or a two-digit factor times 2..5). Difficulty adds steps, not larger numbers.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from __future__ import annotations
 import operator
 import random
 from dataclasses import dataclass, field
-
-from vibethinker.data.synthetic.columns import NotDerivable, step_line
 
 
 @dataclass
@@ -72,10 +68,7 @@ class Steps:
 
     def calc(self, a: int, op: str, b: int) -> int:
         value = OPS[op](a, b)
-        try:
-            self.lines.append(step_line(a, op, b, value))
-        except NotDerivable as error:
-            raise Rejected(str(error)) from error
+        self.lines.append(f"{a} {op} {b} = {value}.")
         self.values.append(value)
         self.facts.append((a, op, b, value))
         return value

@@ -1,8 +1,7 @@
 """Number theory: greatest common divisors and remainders of small expressions.
 
 Paths:
-- gcd: ``euclid`` (repeated ``a mod b``) vs ``factorisation`` (divide out the smallest prime until a prime is left,
-  for each number, then multiply the shared prime factors);
+- gcd: ``euclid`` (repeated ``a mod b``) vs ``factorisation`` (prime factors of both, multiply the shared ones);
 - remainder: ``compute_then_reduce`` (evaluate the expression, reduce once) vs ``reduce_first`` (reduce every
   number mod m first and keep the running value below m), which only ever touches small numbers.
 Each difficulty draws either kind. The numbers stay small at every level and difficulty adds steps: gcd inputs are at
@@ -89,9 +88,6 @@ def _factorisation(numbers: tuple[int, ...]) -> tuple[Steps, int]:
     steps = Steps("prime factors, multiply the shared ones")
     factor_lists = [prime_factors(n) for n in numbers]
     for n, factors in zip(numbers, factor_lists):
-        value = n
-        for p in factors[:-1]:  # divide out the smallest prime until a prime is left
-            value = steps.calc(value, "/", p)
         steps.say(f"{n} = {' * '.join(map(str, factors))}.")
     shared = []
     for p in factor_lists[0]:
