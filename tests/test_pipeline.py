@@ -228,6 +228,12 @@ def test_spectrum_stages_chain_sft_curriculum_probe_fuse_rl_and_distill(tmp_path
     assert 0 < curriculum["problems_kept"] < curriculum["problems_in"]
     assert {(out / "fuse" / f).exists() for f in ("probing.json", "probing.md", "probing.png")} == {True}
     assert stages["fuse"]["summary"]["checkpoints_probed"] >= 2
+    probe = stages["fuse"]["summary"]["probe"]  # the fused model probed like the checkpoints, for the report
+    assert len(probe["checkpoints"]) == stages["fuse"]["summary"]["checkpoints_probed"]
+    assert 0 <= probe["fused"]["pass@1"] <= probe["fused"][f"pass@{stages['fuse']['summary']['k']}"] <= 1
+    assert (out / "fuse" / "fused_probe" / "probing.json").exists()
+    report = (out / "report.md").read_text()
+    assert "## What each stage did" in report and "Fusion (`fuse`, probing problems)" in report
     assert json.loads((out / "fuse" / "model" / "fusion.json").read_text())["weights"]
     rl_problems = json.loads((out / "rl_math" / "rl_summary.json").read_text())["problems"]
     assert rl_problems == sum(p.domain == "math" for p in load_problems(out / "data" / "train.jsonl"))

@@ -7,6 +7,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vibethinker.report.effects import effects_lines, stage_effects
 from vibethinker.stages import StageKind, stage_kinds
 from vibethinker.utils.files import read_json, read_jsonl, write_json_atomic, write_text_atomic
 
@@ -60,7 +61,9 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
     stages = manifest["stages"]
-    summary = {"recipe": manifest["recipe"], "stages": {n: e.get("summary", {}) for n, e in stages.items()}}
+    effects = stage_effects(run_dir, stages, lambda entry: bool(_kind(entry) and _kind(entry).evaluates))
+    summary = {"recipe": manifest["recipe"], "stages": {n: e.get("summary", {}) for n, e in stages.items()},
+               "effects": effects}
     write_json_atomic(run_dir / "summary.json", summary)
 
     lines = [f"# Run report: {manifest['recipe']}", "",
@@ -71,6 +74,8 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     evals = {n: e["summary"] for n, e in stages.items() if _kind(e) and _kind(e).evaluates and e.get("summary")}
     if evals:
         lines += eval_comparison(evals)
+    if effects["evals"] or effects["clr"] or effects["fusion"]:
+        lines += effects_lines(effects)
     for name, entry in stages.items():
         kind = _kind(entry)
         if kind and kind.markdown:

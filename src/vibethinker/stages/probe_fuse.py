@@ -2,7 +2,8 @@
 specialist of each sub-domain, fuse them into ``model/``.
 
 Outputs in the stage folder: ``probing.json`` / ``probing.md`` / ``probing.png`` (P_i(t) with Pass@1 beside it),
-``samples/`` (the graded probe samples, a cache), and ``model/`` (the fused checkpoint, with ``fusion.json``).
+``samples/`` (the graded probe samples, a cache), ``model/`` (the fused checkpoint, with ``fusion.json``) and, with
+``probe_fused``, ``fused_probe/`` (the fused model probed the same way).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class ProbeFuseStage(StageBase, ProbeConfig, RopeOverride):
     data: str = Field(description="Probing problems with verified answers, one set per sub-domain (e.g. probe.jsonl).")
     weights: Literal["uniform"] = Field("uniform", description=(
         "Fusion weights over sub-domains: uniform w_i = 1/N as in the 1.5B report (SPEC 2.2 step 4)."))
+    probe_fused: bool = Field(True, description=(
+        "Probe the fused model too, with the same problems and sampling, and record its pass@K next to each "
+        "checkpoint's (summary 'probe'): the evidence that fusion keeps the spread of solutions (SPEC 2.2)."))
 
 
 def run(stage: ProbeFuseStage, ctx: StageContext) -> dict:
@@ -48,12 +52,39 @@ def run(stage: ProbeFuseStage, ctx: StageContext) -> dict:
     fuse_checkpoints(list(weights), list(weights.values()), ctx.stage_dir / "model")
     if stage.rope_scaling is not None:  # the fused config is the first input's: the override is written into it
         write_rope_scaling(ctx.stage_dir / "model", stage.rope_scaling)
-    return {
+    summary = {
         "checkpoints_probed": len(checkpoints), "k": config.k, "n": config.n,
         "specialists": {sub: {"step": s.step, f"pass@{config.k}": s.score} for sub, s in specialists.items()},
         "fusion_weights": {Path(path).name if Path(path).name != "model" else "final": w
                            for path, w in weights.items()},
     }
+    if stage.probe_fused:
+        with stage_model(stage.rope_scaling, stage.sampling.max_model_len):
+            fused = probe_checkpoints([(FUSED_STEP, ctx.stage_dir / "model")], problems, config,
+                                      ctx.stage_dir / "fused_probe")
+        summary["probe"] = fused_against_checkpoints(result, fused.checkpoints[0])
+    return summary
+
+
+FUSED_STEP = 10**9  # the fused model's row in its probing table (after every real step)
+
+
+def fused_against_checkpoints(result, fused) -> dict:
+    """Pass@K and pass@1 over all probing problems of each probed checkpoint and of the fused model, so the report
+    shows whether fusion kept the spread of solutions (SPEC 2.2) that the last checkpoint alone would lose."""
+    from vibethinker.eval.metrics import pass_at_k
+
+    def overall(probe) -> dict:
+        counts = list(probe.correct.values())
+        return {f"pass@{result.k}": sum(pass_at_k(result.n, c, result.k) for c in counts) / len(counts),
+                "pass@1": sum(counts) / (result.n * len(counts))}
+
+    table = {f"step-{c.step:06d}": overall(c) for c in result.checkpoints}
+    key = f"pass@{result.k}"
+    last, best = result.checkpoints[-1], max(result.checkpoints, key=lambda c: overall(c)[key])
+    return {"checkpoints": table, "fused": overall(fused), "last_step": last.step, "best_step": best.step,
+            f"fused_minus_last_{key}": overall(fused)[key] - overall(last)[key],
+            f"fused_minus_best_{key}": overall(fused)[key] - overall(best)[key]}
 
 
 def write_rope_scaling(path: Path, rope) -> None:
@@ -68,7 +99,12 @@ def note(summary: dict) -> str:
     if "specialists" not in summary:
         return ""
     picks = ", ".join(f"{sub}: step {v['step']}" for sub, v in summary["specialists"].items())
-    return f"{summary['checkpoints_probed']} checkpoints, pass@{summary['k']} specialists {picks}"
+    line = f"{summary['checkpoints_probed']} checkpoints, pass@{summary['k']} specialists {picks}"
+    if "probe" in summary:
+        key, probe = f"pass@{summary['k']}", summary["probe"]
+        last = probe["checkpoints"][f"step-{probe['last_step']:06d}"][key]
+        line += f"; probe {key}: fused {probe['fused'][key]:.3f}, last checkpoint {last:.3f}"
+    return line
 
 
 def markdown(run_dir: Path, name: str, entry: dict) -> list[str]:
