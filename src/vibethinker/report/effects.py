@@ -59,7 +59,15 @@ def eval_effect(run_dir: Path, before: str, after: str, stages: dict, between: l
     return effect
 
 
-def stage_effects(run_dir: str | Path, stages: dict, evaluates) -> dict:
+def is_eval_stage(entry: dict) -> bool:
+    """Whether a manifest entry's kind evaluates (the registry's flag; False for a kind this version lacks)."""
+    from vibethinker.stages import stage_kinds
+
+    kind = stage_kinds().get(entry.get("kind"))
+    return bool(kind and kind.evaluates)
+
+
+def stage_effects(run_dir: str | Path, stages: dict, evaluates=is_eval_stage) -> dict:
     """All effects of a run: ``evals`` (consecutive eval pairs), ``clr`` (per eval stage) and ``fusion``.
 
     ``stages`` is the manifest's ordered stage table; ``evaluates(entry)`` tells whether an entry is an eval stage.
@@ -87,6 +95,21 @@ def stage_effects(run_dir: str | Path, stages: dict, evaluates) -> dict:
     return effects
 
 
+def fusion_comparison(probe: dict) -> tuple[str, float, float, float]:
+    """(pass@K key, fused, last checkpoint, best single checkpoint) of a probe_fuse summary's ``probe``."""
+    key = next(k for k in probe["fused"] if k != "pass@1")
+    last, best = (probe["checkpoints"][f"step-{probe[which]:06d}"][key] for which in ("last_step", "best_step"))
+    return key, probe["fused"][key], last, best
+
+
+def before_after(effect: dict, name: str, digits: int, arrow: str) -> str | None:
+    """``effect[name_before] -> effect[name_after]`` with ``digits`` decimals; None when either is missing."""
+    first, second = effect.get(f"{name}_before"), effect.get(f"{name}_after")
+    if first is None or second is None:
+        return None
+    return f"{first:.{digits}f} {arrow} {second:.{digits}f}"
+
+
 def effects_lines(effects: dict) -> list[str]:
     """The report's "What each stage did" section."""
     lines = ["## What each stage did", "",
@@ -96,11 +119,10 @@ def effects_lines(effects: dict) -> list[str]:
              "interval | pass@k before -> after | mean tokens |", "|---|---|---|---|---|---|---|---|"]
     for e in effects.get("evals", []):
         ci = e.get("delta_ci")
-        passk = (f"{e['pass@k']}: {e['pass@k_before']:.3f} -> {e['pass@k_after']:.3f}" if e.get("pass@k") else "-")
-        tokens = (f"{e['mean_tokens_before']:.0f} -> {e['mean_tokens_after']:.0f}"
-                  if e.get("mean_tokens_before") is not None and e.get("mean_tokens_after") is not None else "-")
+        passk = f"{e['pass@k']}: {before_after(e, 'pass@k', 3, '->')}" if e.get("pass@k") else "-"
+        tokens = before_after(e, "mean_tokens", 0, "->") or "-"
         lines.append(
-            f"| {', '.join(e['stages']) or '-'} | {e['pass@1_before']:.3f} -> {e['pass@1_after']:.3f} | "
+            f"| {', '.join(e['stages']) or '-'} | {before_after(e, 'pass@1', 3, '->')} | "
             f"{e['delta']:+.3f} | {e.get('half_width_after', float('nan')):.3f} | "
             f"{f'[{ci[0]:+.3f}, {ci[1]:+.3f}]' if ci else '-'} | "
             f"{'yes' if e.get('beyond_interval') else 'no'} | {passk} | {tokens} |")
@@ -109,12 +131,11 @@ def effects_lines(effects: dict) -> list[str]:
         lines.append(f"- CLR on `{name}`: {c['clr_pass@1']:.3f} vs majority vote {c['majority_pass@1']:.3f} "
                      f"({c['clr_minus_majority']:+.3f}) on the same draws, {c.get('n_problems')} problems.")
     for name, probe in effects.get("fusion", {}).items():
-        key = next(k for k in probe["fused"] if k != "pass@1")
-        last = probe["checkpoints"][f"step-{probe['last_step']:06d}"][key]
-        best = probe["checkpoints"][f"step-{probe['best_step']:06d}"][key]
-        lines.append(f"- Fusion (`{name}`, probing problems): fused {key} {probe['fused'][key]:.3f} vs last "
+        key, fused, last, best = fusion_comparison(probe)
+        lines.append(f"- Fusion (`{name}`, probing problems): fused {key} {fused:.3f} vs last "
                      f"checkpoint {last:.3f} and best single checkpoint {best:.3f} (step {probe['best_step']}).")
     return lines + [""]
 
 
-__all__ = ["effects_lines", "eval_effect", "per_problem_accuracy", "stage_effects"]
+__all__ = ["before_after", "effects_lines", "eval_effect", "fusion_comparison", "is_eval_stage", "per_problem_accuracy",
+           "stage_effects"]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from vibethinker.report import figures
 from vibethinker.report.blocks import Markup, delta_cell, escape, image, section, table
-from vibethinker.report.effects import stage_effects
+from vibethinker.report.effects import before_after, fusion_comparison, stage_effects
 from vibethinker.report.markdown import BREAKDOWNS, stage_note
 from vibethinker.stages import stage_kinds
 from vibethinker.utils.files import read_json, write_text_atomic
@@ -234,14 +234,13 @@ def effects_section(effects: dict) -> tuple | None:
     rows = []
     for e in effects["evals"]:
         ci = e.get("delta_ci")
-        rows.append([", ".join(e["stages"]) or "-", f"{e['pass@1_before']:.3f} → {e['pass@1_after']:.3f}",
+        rows.append([", ".join(e["stages"]) or "-", before_after(e, "pass@1", 3, "→"),
                      delta_cell(e["pass@1_before"], e["pass@1_after"]), e.get("half_width_after"),
                      f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None,
                      Markup("<td><span class='tag ok'>yes</span></td>") if e.get("beyond_interval")
                      else Markup("<td><span class='tag bad'>no</span></td>"),
-                     f"{e['pass@k']}: {e['pass@k_before']:.3f} → {e['pass@k_after']:.3f}" if e.get("pass@k") else None,
-                     f"{e['mean_tokens_before']:.0f} → {e['mean_tokens_after']:.0f}"
-                     if e.get("mean_tokens_before") is not None and e.get("mean_tokens_after") is not None else None])
+                     f"{e['pass@k']}: {before_after(e, 'pass@k', 3, '→')}" if e.get("pass@k") else None,
+                     before_after(e, "mean_tokens", 0, "→")])
     body = ("<p class=note>Change in held-out pass@1 between consecutive evaluations, against the half-width of the "
             "later evaluation's 95% interval, with the paired bootstrap interval of the change (the same problems "
             "are evaluated both times).</p>"
@@ -252,10 +251,8 @@ def effects_section(effects: dict) -> tuple | None:
         notes.append(f"CLR on {name}: {c['clr_pass@1']:.3f} vs majority vote {c['majority_pass@1']:.3f} "
                      f"({c['clr_minus_majority']:+.3f}) on the same draws.")
     for name, probe in effects["fusion"].items():
-        key = next(k for k in probe["fused"] if k != "pass@1")
-        last = probe["checkpoints"][f"step-{probe['last_step']:06d}"][key]
-        notes.append(f"Fusion ({name}, probing problems): fused {key} {probe['fused'][key]:.3f} vs last checkpoint "
-                     f"{last:.3f}.")
+        key, fused, last, _ = fusion_comparison(probe)
+        notes.append(f"Fusion ({name}, probing problems): fused {key} {fused:.3f} vs last checkpoint {last:.3f}.")
     body += "".join(f"<p>{escape(n)}</p>" for n in notes)
     return section("effects", "What each stage did", body)
 
@@ -285,10 +282,8 @@ def render_html_report(run_dir: str | os.PathLike) -> str:
     clr = {n: clr_summary(read_json(run_dir / n / "clr.json")) for n in evals if (run_dir / n / "clr.json").exists()}
     parts = [stages_section(stages)]
     if evals:
-        effects = stage_effects(run_dir, stages, lambda e: bool(stage_kinds().get(e.get("kind"))
-                                                                 and stage_kinds()[e["kind"]].evaluates))
-        parts += [accuracy_section(evals), effects_section(effects), pass_at_k_section(samples),
-                  length_section(samples), clr_section(clr)]
+        parts += [accuracy_section(evals), effects_section(stage_effects(run_dir, stages)),
+                  pass_at_k_section(samples), length_section(samples), clr_section(clr)]
     parts.append(training_section(run_dir, stages))
     for name, entry in stages.items():
         kind = stage_kinds().get(entry.get("kind"))

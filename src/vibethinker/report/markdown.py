@@ -61,7 +61,7 @@ def write_run_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     manifest = read_json(run_dir / "manifest.json")
     stages = manifest["stages"]
-    effects = stage_effects(run_dir, stages, lambda entry: bool(_kind(entry) and _kind(entry).evaluates))
+    effects = stage_effects(run_dir, stages)
     summary = {"recipe": manifest["recipe"], "stages": {n: e.get("summary", {}) for n, e in stages.items()},
                "effects": effects}
     write_json_atomic(run_dir / "summary.json", summary)

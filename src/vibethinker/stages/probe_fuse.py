@@ -79,12 +79,13 @@ def fused_against_checkpoints(result, fused) -> dict:
         return {f"pass@{result.k}": sum(pass_at_k(result.n, c, result.k) for c in counts) / len(counts),
                 "pass@1": sum(counts) / (result.n * len(counts))}
 
-    table = {f"step-{c.step:06d}": overall(c) for c in result.checkpoints}
-    key = f"pass@{result.k}"
-    last, best = result.checkpoints[-1], max(result.checkpoints, key=lambda c: overall(c)[key])
-    return {"checkpoints": table, "fused": overall(fused), "last_step": last.step, "best_step": best.step,
-            f"fused_minus_last_{key}": overall(fused)[key] - overall(last)[key],
-            f"fused_minus_best_{key}": overall(fused)[key] - overall(best)[key]}
+    scores = {c.step: overall(c) for c in result.checkpoints}
+    key, merged = f"pass@{result.k}", overall(fused)
+    last, best = result.checkpoints[-1].step, max(scores, key=lambda step: scores[step][key])
+    return {"checkpoints": {f"step-{step:06d}": s for step, s in scores.items()}, "fused": merged,
+            "last_step": last, "best_step": best,
+            f"fused_minus_last_{key}": merged[key] - scores[last][key],
+            f"fused_minus_best_{key}": merged[key] - scores[best][key]}
 
 
 def write_rope_scaling(path: Path, rope) -> None:
@@ -101,9 +102,10 @@ def note(summary: dict) -> str:
     picks = ", ".join(f"{sub}: step {v['step']}" for sub, v in summary["specialists"].items())
     line = f"{summary['checkpoints_probed']} checkpoints, pass@{summary['k']} specialists {picks}"
     if "probe" in summary:
-        key, probe = f"pass@{summary['k']}", summary["probe"]
-        last = probe["checkpoints"][f"step-{probe['last_step']:06d}"][key]
-        line += f"; probe {key}: fused {probe['fused'][key]:.3f}, last checkpoint {last:.3f}"
+        from vibethinker.report.effects import fusion_comparison
+
+        key, fused, last, _ = fusion_comparison(summary["probe"])
+        line += f"; probe {key}: fused {fused:.3f}, last checkpoint {last:.3f}"
     return line
 
 
