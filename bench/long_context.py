@@ -362,7 +362,7 @@ def rl_rows(model, optimizer, shape: str, variants, rows_per_update: int, device
                 row["kv_cache_gib_released"] = round(cache_gib, 2)
             out.append(measure(row, update, device, repeats, tokens, flops_per_token(model, seq_len + PROMPT)))
             optimizer.zero_grad(set_to_none=True)
-            del engine
+            engine = None  # frees the cache; a del would leave update() pointing at a deleted name
             print(json.dumps(out[-1]), flush=True)
     compile_layers(model, False)
     model.gradient_checkpointing_disable()
@@ -406,7 +406,7 @@ def engine_rows(shape: str, new_tokens: list[int], samples: int, device, variant
                             prefill_seconds=round(stats["prefill_seconds"], 2),
                             decode_tokens_per_s=round(stats["decode_tokens"] / max(stats["decode_seconds"], 1e-9), 1)))
             print(json.dumps(out[-1]), flush=True)
-            del engine
+            engine = None
     del model
     reset_memory(device)
     return out
