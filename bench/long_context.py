@@ -317,9 +317,11 @@ def baseline_token_logprobs(model, input_ids, temperature, mask=None):
 
 
 def rl_rows(model, optimizer, shape: str, variants, rows_per_update: int, device, repeats: int) -> list[dict]:
-    """``variants``: ``(name, lengths)`` pairs among new, baseline, baseline-nockpt, new+engine, new+liger (after the SFT Liger
-    rows, which patched the model), new+compile (each decoder layer compiled) and new+compile-ckptN (N of the
-    layers checkpointed: RL's checkpointed_layers)."""
+    """``variants``: ``(name, lengths)`` pairs among new, baseline, new+engine, new+liger (after the SFT Liger
+    rows, which patched the model), new+compile (each decoder layer compiled); a ``-ckptN`` suffix checkpoints N
+    of the layers (RL's checkpointed_layers): baseline-ckpt0 is the RL trainer as it was before issue 18 (full
+    logits, no checkpointing), which fits only where the card has room for every layer's activations beside the
+    AdamW state (an H200 at 8K)."""
     out = []
     model.train()
     for variant, lengths in variants:
@@ -328,9 +330,7 @@ def rl_rows(model, optimizer, shape: str, variants, rows_per_update: int, device
         for seq_len in lengths:
             batch = rl_batch(rows_per_update, seq_len, model.config.vocab_size, device)
             engine = None
-            # baseline-nockpt: the RL trainer as it was before issue 18 (no checkpointing at all); it fits only
-            # where the card has room for every layer's activations beside the AdamW state (an H200 at 8K)
-            enable_gradient_checkpointing(model, 0 if variant == "baseline-nockpt" else checkpointed)
+            enable_gradient_checkpointing(model, checkpointed)
             if variant.startswith("baseline"):
                 config = RLConfig(micro_batch_size=1, device=device.type)
                 logprobs_fn = baseline_token_logprobs
@@ -426,7 +426,7 @@ def main() -> None:
     parser.add_argument("--rl-seq-lens", default="4096,8192,16384,32768")
     parser.add_argument("--rl-baseline-seq-lens", default="4096,8192,16384")
     parser.add_argument("--rl-nockpt-seq-lens", default="",
-                        help="RL baseline-nockpt rows: full logits and no checkpointing (the trainer before issue 18)")
+                        help="RL baseline-ckpt0 rows: full logits and no checkpointing (the trainer before issue 18)")
     parser.add_argument("--rl-engine-seq-lens", default="16384")
     parser.add_argument("--rl-compile-seq-lens", default="", help="RL new+compile rows")
     parser.add_argument("--rl-compile-kept-layers", default="",
@@ -464,7 +464,7 @@ def main() -> None:
         if "rl" in parts:
             rows += rl_rows(model, optimizer, shape, [("new", ints(args.rl_seq_lens)),
                                                       ("baseline", ints(args.rl_baseline_seq_lens)),
-                                                      ("baseline-nockpt", ints(args.rl_nockpt_seq_lens)),
+                                                      ("baseline-ckpt0", ints(args.rl_nockpt_seq_lens)),
                                                       ("new+engine", ints(args.rl_engine_seq_lens)),
                                                       ("new+compile", ints(args.rl_compile_seq_lens))]
                             + [(f"new+compile-ckpt{len(model.get_decoder().layers) - kept}",
